@@ -1,0 +1,159 @@
+//! The pure audit core: per-item histories and rules over decoded records.
+//!
+//! No I/O, no async, no clock, no AWS types: records and the checkpoints of earlier batches come
+//! in as values; findings and the new checkpoints go out as values.
+
+pub mod finding;
+pub mod report;
+pub mod rules;
+pub mod state;
+
+use crate::change::{Change, EventName};
+use crate::config::Config;
+use crate::source::{MalformedRecord, Record};
+use finding::Finding;
+use state::{AuditState, ImageState, ItemState};
+
+/// What auditing one record did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Checked against its item's history; the checkpoint moved to it.
+    Audited,
+    /// Not newer than the item's checkpoint: a re-delivery, ignored entirely.
+    Redelivery,
+    /// Could not be interpreted; reported as `malformed-record`.
+    Malformed,
+}
+
+/// The outcome of one record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub findings: Vec<Finding>,
+}
+
+/// Applies the configured rules to records, one item history at a time.
+#[derive(Debug, Clone, Default)]
+pub struct Auditor {
+    config: Config,
+}
+
+impl Auditor {
+    pub fn new(config: Config) -> Auditor {
+        Auditor { config }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Audits one record against `state` and moves the item's checkpoint past it.
+    pub fn audit_record(&self, record: &Record<'_>, state: &mut AuditState) -> Outcome {
+        match record {
+            Record::Change(change) => self.audit_change(change, state),
+            Record::Malformed(malformed) => self.audit_malformed(malformed, state),
+        }
+    }
+
+    /// Audits records in order; returns every finding in record order.
+    pub fn audit_batch(&self, records: &[Record<'_>], state: &mut AuditState) -> Vec<Finding> {
+        records
+            .iter()
+            .flat_map(|r| self.audit_record(r, state).findings)
+            .collect()
+    }
+
+    fn audit_change(&self, change: &Change<'_>, state: &mut AuditState) -> Outcome {
+        let previous = state.get(&change.item);
+        if previous.is_some_and(|p| p.sequence_number >= change.sequence_number) {
+            return Outcome {
+                verdict: Verdict::Redelivery,
+                findings: Vec::new(),
+            };
+        }
+        let table_rules = self.config.for_table(&change.table);
+        let mut findings = Vec::new();
+        // A deletion by Time to Live is DynamoDB's own doing, never an application race.
+        if !change.ttl_delete {
+            let context = rules::Context {
+                change,
+                rules: table_rules,
+                previous,
+            };
+            rules::check_all(&context, &mut findings);
+        }
+        let next = next_state(change, &table_rules.version_attribute, previous);
+        state.insert(change.item.clone(), next);
+        Outcome {
+            verdict: Verdict::Audited,
+            findings,
+        }
+    }
+
+    fn audit_malformed(&self, malformed: &MalformedRecord, state: &mut AuditState) -> Outcome {
+        let mut verdict = Verdict::Malformed;
+        if let (Some(item), Some(sequence_number)) = (&malformed.item, &malformed.sequence_number) {
+            let previous = state.get(item);
+            if previous.is_some_and(|p| p.sequence_number >= *sequence_number) {
+                verdict = Verdict::Redelivery;
+            } else {
+                // The content after this record is unknown: the next record has nothing to be
+                // compared with, exactly like the first record of an item.
+                let removed_version = previous.and_then(|p| p.removed_version);
+                state.insert(
+                    item.clone(),
+                    ItemState {
+                        sequence_number: sequence_number.clone(),
+                        image: ImageState::Unknown,
+                        removed_version,
+                    },
+                );
+            }
+        }
+        let findings = match verdict {
+            Verdict::Redelivery => Vec::new(),
+            _ => {
+                let table = malformed.table.as_deref().unwrap_or("");
+                let rules = self.config.for_table(table);
+                if rules.enabled(rules::malformed_record::RULE) {
+                    vec![rules::malformed_record::finding(malformed, rules)]
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        Outcome { verdict, findings }
+    }
+}
+
+fn next_state(
+    change: &Change<'_>,
+    version_attribute: &str,
+    previous: Option<&ItemState>,
+) -> ItemState {
+    let version_of = |image: &crate::value::Image<'_>| {
+        image
+            .get(version_attribute)
+            .and_then(|v| v.as_number())
+            .map(|n| n.value)
+    };
+    let image = match change.event_name {
+        EventName::Remove => ImageState::Absent,
+        EventName::Insert | EventName::Modify => match &change.new_image {
+            Some(new) => ImageState::Present {
+                digest: new.digest(),
+                version: version_of(new),
+            },
+            None => ImageState::Unknown,
+        },
+    };
+    let removed_version = match change.event_name {
+        EventName::Remove => change.old_image.as_ref().and_then(version_of),
+        _ => previous.and_then(|p| p.removed_version),
+    };
+    ItemState {
+        sequence_number: change.sequence_number.clone(),
+        image,
+        removed_version,
+    }
+}

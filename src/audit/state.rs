@@ -1,0 +1,113 @@
+//! The per-item checkpoint the core carries from one batch to the next, as a plain value.
+//!
+//! The core never loads or saves it: the CLI keeps it in memory across files, the Lambda loads
+//! it from and writes it to the state table. It holds only what the rules need (no item images,
+//! which may hold personal data): the newest audited sequence number, a digest of the newest
+//! image for `history-gap`, and the version at the last removal for `version-regression`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::change::{ItemId, SequenceNumber};
+use crate::decimal::Decimal;
+use crate::value::Digest;
+
+/// What the item looked like after the newest audited record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ImageState {
+    /// The item exists with this content (digest) and version (when it had a numeric one).
+    Present {
+        digest: Digest,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<Decimal>,
+    },
+    /// The newest record removed the item.
+    Absent,
+    /// The newest record did not carry a NewImage (stream view type), or could not be read.
+    Unknown,
+}
+
+/// Checkpoint of one item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemState {
+    /// Newest SequenceNumber audited for the item; anything not newer is a re-delivery.
+    pub sequence_number: SequenceNumber,
+    pub image: ImageState,
+    /// The version in the OldImage of the latest REMOVE, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed_version: Option<Decimal>,
+}
+
+/// Checkpoints of every item seen so far (or loaded for this batch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditState {
+    items: HashMap<ItemId, ItemState>,
+}
+
+impl AuditState {
+    pub fn new() -> AuditState {
+        AuditState::default()
+    }
+
+    pub fn get(&self, item: &ItemId) -> Option<&ItemState> {
+        self.items.get(item)
+    }
+
+    pub fn insert(&mut self, item: ItemId, state: ItemState) {
+        self.items.insert(item, state);
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&ItemId, &ItemState)> {
+        self.items.iter()
+    }
+}
+
+impl FromIterator<(ItemId, ItemState)> for AuditState {
+    fn from_iter<I: IntoIterator<Item = (ItemId, ItemState)>>(iter: I) -> Self {
+        AuditState {
+            items: iter.into_iter().collect(),
+        }
+    }
+}
+
+impl IntoIterator for AuditState {
+    type Item = (ItemId, ItemState);
+    type IntoIter = std::collections::hash_map::IntoIter<ItemId, ItemState>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkpoints_round_trip_through_json() {
+        let state = ItemState {
+            sequence_number: SequenceNumber::parse("4421584500000000017450439091").unwrap(),
+            image: ImageState::Present {
+                digest: Digest(42),
+                version: Some(Decimal::parse("12345678901234567890123456789012345678").unwrap()),
+            },
+            removed_version: Some(Decimal::parse("3").unwrap()),
+        };
+        let json = serde_json::to_string(&state).unwrap();
+        assert!(
+            json.contains("\"12345678901234567890123456789012345678\""),
+            "{json}"
+        );
+        let back: ItemState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, state);
+    }
+}

@@ -1,0 +1,208 @@
+//! The domain form of one stream record (`Change`) and the identities the core orders and groups
+//! by: `SequenceNumber` (order within an item) and `ItemId` (table + full primary key).
+
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::fmt;
+
+use crate::value::{Image, Value};
+
+/// What happened to the item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventName {
+    Insert,
+    Modify,
+    Remove,
+}
+
+impl EventName {
+    pub fn parse(text: &str) -> Option<EventName> {
+        match text {
+            "INSERT" => Some(EventName::Insert),
+            "MODIFY" => Some(EventName::Modify),
+            "REMOVE" => Some(EventName::Remove),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventName::Insert => "INSERT",
+            EventName::Modify => "MODIFY",
+            EventName::Remove => "REMOVE",
+        }
+    }
+}
+
+/// A stream record's SequenceNumber: a decimal string (21 to 40 digits on AWS; shorter in some
+/// hand-made samples). Ordered numerically, by length then text, never by timestamp.
+/// Leading zeros are dropped on parse so that the ordering stays numeric.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct SequenceNumber(String);
+
+impl SequenceNumber {
+    pub fn parse(text: &str) -> Option<SequenceNumber> {
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let trimmed = text.trim_start_matches('0');
+        Some(SequenceNumber(
+            if trimmed.is_empty() { "0" } else { trimmed }.to_owned(),
+        ))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Ord for SequenceNumber {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0
+            .len()
+            .cmp(&other.0.len())
+            .then_with(|| self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for SequenceNumber {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for SequenceNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for SequenceNumber {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        SequenceNumber::parse(&text).ok_or_else(|| format!("`{text}` is not a sequence number"))
+    }
+}
+
+impl From<SequenceNumber> for String {
+    fn from(s: SequenceNumber) -> String {
+        s.0
+    }
+}
+
+/// Which item a record belongs to: the table (from eventSourceARN) and the full primary key in a
+/// canonical, unambiguous text form (attributes sorted by name, numbers normalized), so `1.0`
+/// and `1` name the same item, as they do in DynamoDB.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+pub struct ItemId {
+    pub table: String,
+    pub key: String,
+}
+
+impl ItemId {
+    pub fn new(table: &str, keys: &Image<'_>) -> ItemId {
+        let mut parts: Vec<(&str, String)> = keys
+            .attributes
+            .iter()
+            .map(|(name, value)| (name.as_ref(), canonical_key_value(value)))
+            .collect();
+        parts.sort();
+        let key = serde_json::to_string(&parts).unwrap_or_default();
+        ItemId {
+            table: table.to_owned(),
+            key,
+        }
+    }
+}
+
+fn canonical_key_value(value: &Value<'_>) -> String {
+    // Key attributes are S, N or B; anything else still gets a stable spelling.
+    match value {
+        Value::S(s) => format!("S:{s}"),
+        Value::N(n) => format!("N:{}", n.value),
+        Value::B(b) => format!("B:{b}"),
+        other => format!("{}:{}", other.type_tag(), other.to_plain_json()),
+    }
+}
+
+impl fmt::Display for ItemId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.table, self.key)
+    }
+}
+
+/// One decoded stream record, ready for the audit core. Borrows from the event bytes.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// Position of the record in its batch (0-based).
+    pub index: usize,
+    pub event_id: Cow<'a, str>,
+    pub event_name: EventName,
+    pub table: Cow<'a, str>,
+    pub stream_arn: Cow<'a, str>,
+    pub keys: Image<'a>,
+    pub item: ItemId,
+    pub sequence_number: SequenceNumber,
+    pub old_image: Option<Image<'a>>,
+    pub new_image: Option<Image<'a>>,
+    pub stream_view_type: Option<Cow<'a, str>>,
+    /// Seconds since the epoch, as the record gives it (not a DynamoDB number; only displayed).
+    pub approximate_creation_time: Option<f64>,
+    /// A deletion made by DynamoDB's Time to Live, not by an application.
+    pub ttl_delete: bool,
+}
+
+/// Extracts the table name from `arn:aws:dynamodb:REGION:ACCOUNT:table/NAME/stream/LABEL`. Where
+/// the ARN has no such part (hand-made events), the whole ARN stands for the table.
+pub fn table_from_stream_arn(arn: &str) -> &str {
+    let resource = arn.splitn(6, ':').nth(5).unwrap_or("");
+    if let Some(rest) = resource.strip_prefix("table/") {
+        let name = rest.split('/').next().unwrap_or("");
+        if !name.is_empty() {
+            return name;
+        }
+    }
+    arn
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_numbers_order_numerically() {
+        let s = |t: &str| SequenceNumber::parse(t).unwrap();
+        assert!(s("999") < s("1000"));
+        assert!(s("111") < s("222"));
+        assert!(s("4421584500000000017450439091") < s("4421584500000000017450439092"));
+        assert!(s("99999999999999999999") < s("100000000000000000000"));
+        assert_eq!(s("00123"), s("123"));
+        assert!(SequenceNumber::parse("").is_none());
+        assert!(SequenceNumber::parse("12a").is_none());
+        assert!(SequenceNumber::parse("-1").is_none());
+    }
+
+    #[test]
+    fn table_names_come_from_the_arn() {
+        assert_eq!(
+            table_from_stream_arn(
+                "arn:aws:dynamodb:us-east-1:123456789012:table/Accounts/stream/2024-01-01T00:00:00.000"
+            ),
+            "Accounts"
+        );
+        assert_eq!(
+            table_from_stream_arn(
+                "arn:{{{partition}}}:dynamodb:{{{region}}}:{{{account_id}}}:table/{{{table}}}/stream/2015"
+            ),
+            "{{{table}}}"
+        );
+        assert_eq!(table_from_stream_arn("eventsource_arn"), "eventsource_arn");
+        assert_eq!(
+            table_from_stream_arn("arn:aws:dynamodb:r:a:table/"),
+            "arn:aws:dynamodb:r:a:table/"
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The rule configuration (`--config FILE`, `AUDIT_CONFIG`): defaults plus per-table overrides,
+//! validated once at start-up into the resolved [`Config`] the core reads.
+//!
+//! Schema (every field optional; a table's section replaces the default field by field):
+//! ```json
+//! {
+//!   "defaults": {
+//!     "version": { "attribute": "version", "step": 1 },
+//!     "version_exempt_attributes": ["updatedAt"],
+//!     "bounds": [{ "attribute": "balance", "min": 0, "rule": "negative-balance", "severity": "critical" }],
+//!     "disabled_rules": ["version-gap"],
+//!     "severities": { "version-gap": "info" },
+//!     "context_attributes": ["lastRequestId"]
+//!   },
+//!   "tables": { "Accounts": { "version": { "attribute": "rev", "step": "any" } } }
+//! }
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use crate::audit::finding::Severity;
+use crate::audit::rules::BUILT_IN_RULES;
+use crate::decimal::Decimal;
+
+/// A configuration that cannot be used, naming the field at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+    #[error("{0}")]
+    Syntax(String),
+}
+
+/// How versions must advance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VersionStep {
+    /// Each write adds exactly this much; more is a `version-gap`.
+    Exactly(Decimal),
+    /// Any increase is fine (timestamps used as versions, for example).
+    AnyIncrease,
+}
+
+/// A numeric bound on one attribute of every NewImage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    pub attribute: String,
+    pub min: Option<Decimal>,
+    pub max: Option<Decimal>,
+    pub rule: String,
+    pub severity: Severity,
+}
+
+/// The resolved settings for one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableRules {
+    pub version_attribute: String,
+    pub version_step: VersionStep,
+    /// Attributes whose change does not need a version bump (`lost-update` ignores them).
+    pub version_exempt_attributes: Vec<String>,
+    pub bounds: Vec<Bound>,
+    pub disabled_rules: Vec<String>,
+    pub severities: BTreeMap<String, Severity>,
+    pub context_attributes: Vec<String>,
+}
+
+impl TableRules {
+    pub fn enabled(&self, rule: &str) -> bool {
+        !self.disabled_rules.iter().any(|r| r == rule)
+    }
+
+    /// The severity a finding of `rule` gets: the configured override, else the default.
+    pub fn severity(&self, rule: &str, default: Severity) -> Severity {
+        self.severities.get(rule).copied().unwrap_or(default)
+    }
+
+    pub fn is_version_exempt(&self, attribute: &str) -> bool {
+        self.version_exempt_attributes
+            .iter()
+            .any(|a| a == attribute)
+    }
+}
+
+impl Default for TableRules {
+    fn default() -> Self {
+        TableRules {
+            version_attribute: "version".to_owned(),
+            version_step: VersionStep::Exactly(Decimal::from_i64(1)),
+            version_exempt_attributes: Vec::new(),
+            bounds: vec![Bound {
+                attribute: "balance".to_owned(),
+                min: Some(Decimal::ZERO),
+                max: None,
+                rule: "negative-balance".to_owned(),
+                severity: Severity::Critical,
+            }],
+            disabled_rules: Vec::new(),
+            severities: BTreeMap::new(),
+            context_attributes: Vec::new(),
+        }
+    }
+}
+
+/// The whole resolved configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Config {
+    pub defaults: TableRules,
+    pub tables: HashMap<String, TableRules>,
+}
+
+impl Config {
+    pub fn for_table(&self, table: &str) -> &TableRules {
+        self.tables.get(table).unwrap_or(&self.defaults)
+    }
+
+    /// Parses and validates a configuration document.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        if !text.trim_start().starts_with('{') {
+            return Err(ConfigError::Syntax(
+                "the configuration must be a JSON object".to_owned(),
+            ));
+        }
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let file: ConfigFile =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                let structural = matches!(inner.classify(), serde_json::error::Category::Data);
+                if structural && !path.is_empty() && path != "." && path != "?" {
+                    ConfigError::Invalid {
+                        path,
+                        message: inner.to_string(),
+                    }
+                } else {
+                    ConfigError::Syntax(inner.to_string())
+                }
+            })?;
+        deserializer
+            .end()
+            .map_err(|e| ConfigError::Syntax(e.to_string()))?;
+        let defaults = file
+            .defaults
+            .resolve_over(&TableRules::default(), "defaults")?;
+        let mut tables = HashMap::new();
+        for (name, settings) in &file.tables {
+            let resolved = settings.resolve_over(&defaults, &format!("tables.{name}"))?;
+            tables.insert(name.clone(), resolved);
+        }
+        Ok(Config { defaults, tables })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    defaults: TableSettings,
+    #[serde(default)]
+    tables: BTreeMap<String, TableSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TableSettings {
+    version: Option<VersionSettings>,
+    version_exempt_attributes: Option<Vec<String>>,
+    bounds: Option<Vec<BoundSettings>>,
+    disabled_rules: Option<Vec<String>>,
+    severities: Option<BTreeMap<String, Severity>>,
+    context_attributes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionSettings {
+    attribute: Option<String>,
+    step: Option<StepSetting>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StepSetting {
+    Number(Decimal),
+    Keyword(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BoundSettings {
+    attribute: String,
+    min: Option<Decimal>,
+    max: Option<Decimal>,
+    rule: Option<String>,
+    severity: Option<Severity>,
+}
+
+fn invalid(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+fn is_rule_id(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl TableSettings {
+    fn resolve_over(&self, base: &TableRules, at: &str) -> Result<TableRules, ConfigError> {
+        let mut rules = base.clone();
+        if let Some(version) = &self.version {
+            if let Some(attribute) = &version.attribute {
+                if attribute.is_empty() {
+                    return Err(invalid(
+                        format!("{at}.version.attribute"),
+                        "must not be empty",
+                    ));
+                }
+                rules.version_attribute = attribute.clone();
+            }
+            match &version.step {
+                None => {}
+                Some(StepSetting::Keyword(word)) if word == "any" => {
+                    rules.version_step = VersionStep::AnyIncrease
+                }
+                Some(StepSetting::Keyword(word)) => match Decimal::parse(word) {
+                    Ok(step) if step > Decimal::ZERO => {
+                        rules.version_step = VersionStep::Exactly(step)
+                    }
+                    _ => {
+                        return Err(invalid(
+                            format!("{at}.version.step"),
+                            format!("`{word}` is neither a positive number nor \"any\""),
+                        ));
+                    }
+                },
+                Some(StepSetting::Number(step)) if *step > Decimal::ZERO => {
+                    rules.version_step = VersionStep::Exactly(*step)
+                }
+                Some(StepSetting::Number(step)) => {
+                    return Err(invalid(
+                        format!("{at}.version.step"),
+                        format!("must be positive, not {step}"),
+                    ));
+                }
+            }
+        }
+        if let Some(exempt) = &self.version_exempt_attributes {
+            rules.version_exempt_attributes = exempt.clone();
+        }
+        if let Some(bounds) = &self.bounds {
+            rules.bounds = bounds
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b.resolve(&format!("{at}.bounds[{i}]")))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(severities) = &self.severities {
+            for (rule, severity) in severities {
+                if !is_rule_id(rule) {
+                    return Err(invalid(format!("{at}.severities.{rule}"), "not a rule id"));
+                }
+                rules.severities.insert(rule.clone(), *severity);
+            }
+        }
+        if let Some(disabled) = &self.disabled_rules {
+            for (i, rule) in disabled.iter().enumerate() {
+                let known = BUILT_IN_RULES.contains(&rule.as_str())
+                    || rules.bounds.iter().any(|b| &b.rule == rule);
+                if !known {
+                    return Err(invalid(
+                        format!("{at}.disabled_rules[{i}]"),
+                        format!(
+                            "unknown rule `{rule}` (known: {}, or a bound's rule name)",
+                            BUILT_IN_RULES.join(", ")
+                        ),
+                    ));
+                }
+            }
+            rules.disabled_rules = disabled.clone();
+        }
+        if let Some(context) = &self.context_attributes {
+            rules.context_attributes = context.clone();
+        }
+        Ok(rules)
+    }
+}
+
+impl BoundSettings {
+    fn resolve(&self, at: &str) -> Result<Bound, ConfigError> {
+        if self.attribute.is_empty() {
+            return Err(invalid(format!("{at}.attribute"), "must not be empty"));
+        }
+        if self.min.is_none() && self.max.is_none() {
+            return Err(invalid(at, "a bound needs `min`, `max` or both"));
+        }
+        if let (Some(min), Some(max)) = (self.min, self.max)
+            && min > max
+        {
+            return Err(invalid(at, format!("min {min} is greater than max {max}")));
+        }
+        let rule = self
+            .rule
+            .clone()
+            .unwrap_or_else(|| format!("{}-out-of-bounds", self.attribute.to_ascii_lowercase()));
+        if !is_rule_id(&rule) {
+            return Err(invalid(
+                format!("{at}.rule"),
+                format!("`{rule}` is not a rule id (lowercase letters, digits and '-')"),
+            ));
+        }
+        Ok(Bound {
+            attribute: self.attribute.clone(),
+            min: self.min,
+            max: self.max,
+            rule,
+            severity: self.severity.unwrap_or(Severity::Critical),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_is_the_contract_defaults() {
+        let config = Config::from_json("{}").unwrap();
+        assert_eq!(config, Config::default());
+        let rules = config.for_table("Anything");
+        assert_eq!(rules.version_attribute, "version");
+        assert_eq!(
+            rules.version_step,
+            VersionStep::Exactly(Decimal::from_i64(1))
+        );
+        assert_eq!(rules.bounds[0].rule, "negative-balance");
+        assert_eq!(rules.bounds[0].min, Some(Decimal::ZERO));
+    }
+
+    #[test]
+    fn tables_override_defaults_field_by_field() {
+        let config = Config::from_json(
+            r#"{"defaults": {"context_attributes": ["lastRequestId"], "version": {"step": 2}},
+                "tables": {"Orders": {"version": {"attribute": "rev", "step": "any"},
+                                      "bounds": [{"attribute": "qty", "min": "1", "max": 100, "severity": "warning"}]}}}"#,
+        )
+        .unwrap();
+        let orders = config.for_table("Orders");
+        assert_eq!(orders.version_attribute, "rev");
+        assert_eq!(orders.version_step, VersionStep::AnyIncrease);
+        assert_eq!(orders.context_attributes, ["lastRequestId"]);
+        assert_eq!(orders.bounds.len(), 1);
+        assert_eq!(orders.bounds[0].rule, "qty-out-of-bounds");
+        assert_eq!(orders.bounds[0].severity, Severity::Warning);
+        let other = config.for_table("Accounts");
+        assert_eq!(
+            other.version_step,
+            VersionStep::Exactly(Decimal::from_i64(2))
+        );
+        assert_eq!(other.bounds[0].rule, "negative-balance");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases = [
+            (r#"{"defaults": {"verion": {}}}"#, "defaults"),
+            (
+                r#"{"tables": {"T": {"version": {"step": -1}}}}"#,
+                "tables.T.version.step",
+            ),
+            (
+                r#"{"tables": {"T": {"version": {"step": "often"}}}}"#,
+                "tables.T.version.step",
+            ),
+            (
+                r#"{"defaults": {"bounds": [{"attribute": "balance", "min": "abc"}]}}"#,
+                "defaults.bounds[0].min",
+            ),
+            (
+                r#"{"defaults": {"bounds": [{"attribute": "balance"}]}}"#,
+                "defaults.bounds[0]",
+            ),
+            (
+                r#"{"defaults": {"bounds": [{"attribute": "b", "min": 5, "max": 1}]}}"#,
+                "defaults.bounds[0]",
+            ),
+            (
+                r#"{"defaults": {"disabled_rules": ["lost-updates"]}}"#,
+                "defaults.disabled_rules[0]",
+            ),
+            (
+                r#"{"defaults": {"severities": {"lost-update": "page"}}}"#,
+                "defaults.severities.lost-update",
+            ),
+            (
+                r#"{"defaults": {"bounds": [{"attribute": "b", "min": 0, "rule": "Bad Name"}]}}"#,
+                "defaults.bounds[0].rule",
+            ),
+        ];
+        for (json, path) in cases {
+            let err = Config::from_json(json).unwrap_err().to_string();
+            assert!(err.starts_with(path), "{json}: {err}");
+        }
+        assert!(matches!(
+            Config::from_json("{"),
+            Err(ConfigError::Syntax(_))
+        ));
+        assert!(matches!(
+            Config::from_json("[]"),
+            Err(ConfigError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn bounds_are_exact() {
+        let config = Config::from_json(
+            r#"{"defaults": {"bounds": [{"attribute": "x", "min": "0.1", "rule": "x-low"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.defaults.bounds[0].min,
+            Some(Decimal::parse("0.1").unwrap())
+        );
+        let disabled = Config::from_json(r#"{"defaults": {"bounds": [{"attribute": "x", "min": 0, "rule": "x-low"}], "disabled_rules": ["x-low"]}}"#).unwrap();
+        assert!(!disabled.defaults.enabled("x-low"));
+    }
+}

@@ -1,0 +1,34 @@
+//! ddb-stream-audit: audits DynamoDB Streams for the marks that race conditions leave in data.
+//!
+//! # Layout
+//! The crate is a pipeline, source -> pure audit core -> sinks:
+//! - [`decimal`]: exact 38-digit decimals, the only number type the rules compare with.
+//! - [`value`]: typed attribute values and images, with semantic equality and digests.
+//! - [`change`]: the domain record (`Change`), sequence numbers and item identity.
+//! - [`source`]: decodes Lambda DynamoDB Streams events, one record at a time, into `Change`s or
+//!   `MalformedRecord`s; only this module sees JSON event structure.
+//! - [`config`]: the rule configuration (defaults plus per-table overrides), validated once.
+//! - [`audit`]: the pure core: per-item checkpoints, the rules (one file each), findings.
+//! - [`sink`]: turns findings into bytes: JSON Lines and the aligned text listing.
+//! - [`replay`]: the offline job behind `ddb-audit replay`: files in order, state carried across.
+//! - [`summary`]: counts of what a run audited and found, for the one-line summary.
+//! - [`time`]: RFC 3339 rendering of stream timestamps.
+//!
+//! The binaries in `src/bin/` only parse arguments, wire these together and map results to exit
+//! codes or Lambda responses.
+
+pub mod audit;
+pub mod change;
+pub mod config;
+pub mod decimal;
+pub mod replay;
+pub mod sink;
+pub mod source;
+pub mod summary;
+pub mod time;
+pub mod value;
+
+pub use audit::finding::{Finding, Severity};
+pub use audit::state::AuditState;
+pub use audit::{Auditor, Outcome, Verdict};
+pub use config::Config;
