@@ -97,7 +97,7 @@ fn run(cli: Cli) -> Result<bool, Failure> {
             });
             let mut sink: Box<dyn FindingSink> = match format {
                 Format::Json => Box::new(JsonLines::new(io::BufWriter::new(stdout.lock()))),
-                Format::Text => Box::new(TextListing::new(io::BufWriter::new(stdout.lock()))),
+                Format::Text => Box::new(TextListing::new(io::BufWriter::new(stdout.lock()), config.clone())),
             };
             let mut replay = Replay::new(Auditor::new(config));
             let result = replay.run(&inputs, sink.as_mut());

@@ -5,16 +5,20 @@ use std::io::{self, Write};
 
 use super::FindingSink;
 use crate::audit::finding::Finding;
+use crate::config::Config;
 
 pub struct TextListing<W: Write> {
     out: W,
+    config: Config,
     rows: Vec<[String; 6]>,
 }
 
 impl<W: Write> TextListing<W> {
-    pub fn new(out: W) -> Self {
+    /// The configuration tells which attribute is each table's version.
+    pub fn new(out: W, config: Config) -> Self {
         TextListing {
             out,
+            config,
             rows: Vec::new(),
         }
     }
@@ -36,36 +40,27 @@ fn key_text(finding: &Finding) -> String {
     }
 }
 
-/// `3->3` from evidence that has an `{old, new}` (or `{removed, new}`) pair for the version.
-fn versions_text(finding: &Finding) -> String {
-    for value in finding.evidence.values() {
-        if let Some(pair) = value.as_object() {
-            let from = pair
-                .get("old")
-                .or_else(|| pair.get("removed"))
-                .or_else(|| pair.get("previous_new"));
-            let to = pair.get("new").or_else(|| {
-                if pair.contains_key("previous_new") {
-                    pair.get("old")
-                } else {
-                    None
-                }
-            });
-            let text = |v: &serde_json::Value| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
-            };
-            if let (Some(a), Some(b)) = (from, to)
-                && (finding.rule.starts_with("version")
-                    || finding.rule == "lost-update"
-                    || finding.rule == "history-gap")
-            {
-                return format!("{}->{}", text(a), text(b));
-            }
-        }
+/// `6->5`: the version movement a version rule saw, from its evidence for the table's version
+/// attribute (`old`/`new`, `removed`/`new`, or for a history gap `previous_new`/`old`).
+fn versions_text(finding: &Finding, version_attribute: &str) -> String {
+    let Some(pair) = finding.evidence.get(version_attribute).and_then(|v| v.as_object()) else {
+        return "-".to_owned();
+    };
+    let text = |key: &str| {
+        pair.get(key)
+            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+    };
+    let (from, to) = if pair.contains_key("previous_new") {
+        (text("previous_new"), text("old"))
+    } else {
+        (text("old").or_else(|| text("removed")), text("new"))
+    };
+    match (from, to) {
+        (Some(a), Some(b)) => format!("{a}->{b}"),
+        (None, Some(b)) => b,
+        (Some(a), None) => a,
+        (None, None) => "-".to_owned(),
     }
-    "-".to_owned()
 }
 
 impl<W: Write> FindingSink for TextListing<W> {
@@ -73,9 +68,9 @@ impl<W: Write> FindingSink for TextListing<W> {
         self.rows.push([
             finding.rule.clone(),
             finding.severity.to_string(),
-            finding.table.clone(),
+            if finding.table.is_empty() { "-".to_owned() } else { finding.table.clone() },
             key_text(finding),
-            versions_text(finding),
+            versions_text(finding, &self.config.for_table(&finding.table).version_attribute),
             finding.message.clone(),
         ]);
         Ok(())
