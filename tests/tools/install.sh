@@ -48,6 +48,7 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
     done
   fi
   [[ -n "$python" ]] || die "no python3 found (install Debian's python3 python3-venv)"
+  command -v "$python" >/dev/null 2>&1 || die "python '$python' not found"
   "$python" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 9) else 1)' \
     || die "$python is older than 3.9: the pinned tools need 3.9+"
 
