@@ -97,12 +97,14 @@ fn run(cli: Cli) -> Result<bool, Failure> {
             });
             let mut sink: Box<dyn FindingSink> = match format {
                 Format::Json => Box::new(JsonLines::new(io::BufWriter::new(stdout.lock()))),
-                Format::Text => Box::new(TextListing::new(io::BufWriter::new(stdout.lock()), config.clone())),
+                Format::Text => Box::new(TextListing::new(
+                    io::BufWriter::new(stdout.lock()),
+                    config.clone(),
+                )),
             };
             let mut replay = Replay::new(Auditor::new(config));
             let result = replay.run(&inputs, sink.as_mut());
             let flushed = sink.finish();
-            eprintln!("ddb-audit: {}", replay.summary());
             match result {
                 Err(ReplayError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
                 Err(e) => return Err(Failure::Usage(e.into())),
@@ -115,6 +117,7 @@ fn run(cli: Cli) -> Result<bool, Failure> {
                     anyhow::Error::new(e).context("writing findings"),
                 ));
             }
+            eprintln!("ddb-audit: {}", replay.summary());
             let _ = io::stderr().flush();
             Ok(replay.summary().findings() > 0)
         }

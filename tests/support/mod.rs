@@ -26,7 +26,11 @@ pub fn aws_samples_dir() -> PathBuf {
 pub fn ddb_audit(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ddb-audit"));
     command.args(args).current_dir(repo_root());
-    command.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    command.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("ddb-audit starts");
     if let Some(bytes) = stdin {
@@ -40,7 +44,9 @@ pub fn ddb_audit(args: &[&str], stdin: Option<&[u8]>) -> Output {
 
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
         .collect()
 }
 
@@ -90,7 +96,9 @@ pub fn pretty_lines(findings: &[serde_json::Value]) -> Vec<String> {
 }
 
 pub fn expected_path(name: &str) -> PathBuf {
-    repo_root().join("events/expected").join(format!("{name}.jsonl"))
+    repo_root()
+        .join("events/expected")
+        .join(format!("{name}.jsonl"))
 }
 
 pub fn read_expected(path: &Path) -> Vec<serde_json::Value> {
