@@ -33,8 +33,12 @@ fn scenarios() -> Vec<(String, PathBuf)> {
 }
 
 fn check_scenario(name: &str, input: &Path) -> Result<(), String> {
-    let output = ddb_audit(&["replay", "--format", "json", input.to_str().unwrap()], None);
-    let stdout = String::from_utf8(output.stdout).map_err(|e| format!("{name}: stdout not UTF-8: {e}"))?;
+    let output = ddb_audit(
+        &["replay", "--format", "json", input.to_str().unwrap()],
+        None,
+    );
+    let stdout =
+        String::from_utf8(output.stdout).map_err(|e| format!("{name}: stdout not UTF-8: {e}"))?;
     let actual = json_lines(&stdout);
     let expected_file = expected_path(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
@@ -58,13 +62,21 @@ fn check_scenario(name: &str, input: &Path) -> Result<(), String> {
             String::from_utf8_lossy(&output.stderr)
         ));
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
 }
 
 #[test]
 fn every_event_file_prints_exactly_its_expected_findings() {
     let scenarios = scenarios();
-    assert!(scenarios.len() >= 10, "expected the bundled scenarios, found {}", scenarios.len());
+    assert!(
+        scenarios.len() >= 10,
+        "expected the bundled scenarios, found {}",
+        scenarios.len()
+    );
     let failures: Vec<String> = scenarios
         .iter()
         .filter_map(|(name, path)| check_scenario(name, path).err())
@@ -81,7 +93,10 @@ fn every_built_in_rule_has_a_firing_scenario() {
         }
     }
     for rule in ddb_stream_audit::audit::rules::BUILT_IN_RULES {
-        assert!(rules.contains(*rule), "no scenario in events/ fires `{rule}`");
+        assert!(
+            rules.contains(*rule),
+            "no scenario in events/ fires `{rule}`"
+        );
     }
 }
 
@@ -104,7 +119,10 @@ fn replaying_the_whole_directory_is_the_sum_of_its_files() {
         diff(&pretty_lines(&expected), &pretty_lines(&actual))
     );
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("audited") && stderr.contains("findings"), "summary missing: {stderr}");
+    assert!(
+        stderr.contains("audited") && stderr.contains("findings"),
+        "summary missing: {stderr}"
+    );
 }
 
 #[test]
@@ -115,14 +133,30 @@ fn aws_sample_events_decode_without_malformed_records() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the five AWS sample events, found {}", files.len());
+    assert!(
+        files.len() >= 5,
+        "expected the five AWS sample events, found {}",
+        files.len()
+    );
     for file in files {
-        let output = ddb_audit(&["replay", "--format", "json", file.to_str().unwrap()], None);
+        let output = ddb_audit(
+            &["replay", "--format", "json", file.to_str().unwrap()],
+            None,
+        );
         let findings = json_lines(&String::from_utf8(output.stdout).unwrap());
-        assert!(output.status.code() == Some(1) || output.status.code() == Some(0), "{}", file.display());
+        assert!(
+            output.status.code() == Some(1) || output.status.code() == Some(0),
+            "{}",
+            file.display()
+        );
         for finding in &findings {
             // They carry no version attribute: missing-version is expected, nothing else.
-            assert_eq!(finding["rule"], "missing-version", "{}: {finding}", file.display());
+            assert_eq!(
+                finding["rule"],
+                "missing-version",
+                "{}: {finding}",
+                file.display()
+            );
         }
         let bytes = std::fs::read(&file).unwrap();
         let records = ddb_stream_audit::source::decode_event(&bytes).unwrap();

@@ -43,12 +43,19 @@ fn key_text(finding: &Finding) -> String {
 /// `6->5`: the version movement a version rule saw, from its evidence for the table's version
 /// attribute (`old`/`new`, `removed`/`new`, or for a history gap `previous_new`/`old`).
 fn versions_text(finding: &Finding, version_attribute: &str) -> String {
-    let Some(pair) = finding.evidence.get(version_attribute).and_then(|v| v.as_object()) else {
+    let Some(pair) = finding
+        .evidence
+        .get(version_attribute)
+        .and_then(|v| v.as_object())
+    else {
         return "-".to_owned();
     };
     let text = |key: &str| {
-        pair.get(key)
-            .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+        pair.get(key).map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
     };
     let (from, to) = if pair.contains_key("previous_new") {
         (text("previous_new"), text("old"))
@@ -68,9 +75,16 @@ impl<W: Write> FindingSink for TextListing<W> {
         self.rows.push([
             finding.rule.clone(),
             finding.severity.to_string(),
-            if finding.table.is_empty() { "-".to_owned() } else { finding.table.clone() },
+            if finding.table.is_empty() {
+                "-".to_owned()
+            } else {
+                finding.table.clone()
+            },
             key_text(finding),
-            versions_text(finding, &self.config.for_table(&finding.table).version_attribute),
+            versions_text(
+                finding,
+                &self.config.for_table(&finding.table).version_attribute,
+            ),
             finding.message.clone(),
         ]);
         Ok(())
