@@ -10,6 +10,8 @@
 //! - [`config`]: the rule configuration (defaults plus per-table overrides), validated once.
 //! - [`audit`]: the pure core: per-item checkpoints, the rules (one file each), findings.
 //! - [`sink`]: turns findings into bytes: JSON Lines and the aligned text listing.
+//! - [`lambda`]: the Lambda function: handler over publisher and state-store traits, SNS alerts,
+//!   DynamoDB checkpoints and de-duplication, partial batch responses, metrics.
 //! - [`replay`]: the offline job behind `ddb-audit replay`: files in order, state carried across.
 //! - [`summary`]: counts of what a run audited and found, for the one-line summary.
 //! - [`time`]: RFC 3339 rendering of stream timestamps.
@@ -21,6 +23,7 @@ pub mod audit;
 pub mod change;
 pub mod config;
 pub mod decimal;
+pub mod lambda;
 pub mod replay;
 pub mod sink;
 pub mod source;
