@@ -17,7 +17,10 @@ use ddb_stream_audit::sink::{FindingSink, jsonl::JsonLines, text::TextListing};
 /// Audits DynamoDB Streams for the marks race conditions leave in data: versions that do not
 /// advance or go backwards, negative balances, holes in an item's history.
 #[derive(Parser)]
-#[command(name = "ddb-audit", version, about, long_about = None, propagate_version = true)]
+#[command(name = "ddb-audit", version, about, propagate_version = true)]
+#[command(
+    after_help = "Exit status: 0 no findings, 1 findings, 2 usage or input error.\nLogs and the summary go to stderr; stdout carries findings only."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
