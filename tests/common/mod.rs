@@ -4,5 +4,6 @@
 
 pub mod aws;
 pub mod events;
+pub mod fakes;
 pub mod moto;
 pub mod runtime_api;
