@@ -48,7 +48,12 @@ fn start_function(api: &RuntimeApi, moto: &Moto, vars: &[(&str, &str)]) -> Funct
     start_function_logging_to(api, moto, vars, Stdio::null())
 }
 
-fn start_function_logging_to(api: &RuntimeApi, moto: &Moto, vars: &[(&str, &str)], stdout: Stdio) -> Function {
+fn start_function_logging_to(
+    api: &RuntimeApi,
+    moto: &Moto,
+    vars: &[(&str, &str)],
+    stdout: Stdio,
+) -> Function {
     let child = base_command(moto, vars)
         .env("AWS_LAMBDA_RUNTIME_API", &api.address)
         .stdout(stdout)
@@ -66,20 +71,32 @@ fn event_files() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the bundled events/, found {}", files.len());
+    assert!(
+        files.len() >= 5,
+        "expected the bundled events/, found {}",
+        files.len()
+    );
     files
 }
 
 fn expected_findings(event: &Path) -> BTreeMap<String, Value> {
-    let name = event.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let path = event.with_file_name("expected").join(format!("{name}.jsonl"));
+    let name = event
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let path = event
+        .with_file_name("expected")
+        .join(format!("{name}.jsonl"));
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             let finding: Value = serde_json::from_str(l).expect("expected finding JSON");
-            (finding["id"].as_str().unwrap_or_default().to_owned(), finding)
+            (
+                finding["id"].as_str().unwrap_or_default().to_owned(),
+                finding,
+            )
         })
         .collect()
 }
@@ -88,10 +105,19 @@ async fn received_findings(topic: &TopicWithQueue) -> BTreeMap<String, Value> {
     let mut by_id = BTreeMap::new();
     for message in topic.drain().await {
         let finding = message.finding();
-        assert_eq!(message.attributes["rule"], finding["rule"].as_str().unwrap_or_default());
-        assert_eq!(message.attributes["severity"], finding["severity"].as_str().unwrap_or_default());
+        assert_eq!(
+            message.attributes["rule"],
+            finding["rule"].as_str().unwrap_or_default()
+        );
+        assert_eq!(
+            message.attributes["severity"],
+            finding["severity"].as_str().unwrap_or_default()
+        );
         let id = finding["id"].as_str().unwrap_or_default().to_owned();
-        assert!(by_id.insert(id.clone(), finding).is_none(), "finding {id} delivered twice");
+        assert!(
+            by_id.insert(id.clone(), finding).is_none(),
+            "finding {id} delivered twice"
+        );
     }
     by_id
 }
@@ -123,14 +149,22 @@ async fn the_binary_publishes_exactly_the_expected_findings_of_each_bundled_even
     let function = start_function_logging_to(
         &api,
         &moto,
-        &[("FINDINGS_TOPIC_ARN", &topic.topic_arn), ("STATE_TABLE_NAME", &table)],
+        &[
+            ("FINDINGS_TOPIC_ARN", &topic.topic_arn),
+            ("STATE_TABLE_NAME", &table),
+        ],
         Stdio::from(log),
     );
     let files = event_files();
     for file in &files {
         let payload = std::fs::read(file).expect("event file");
         let response = ok_response(invoke(&api, payload).await);
-        assert_eq!(response, json!({"batchItemFailures": []}), "{}", file.display());
+        assert_eq!(
+            response,
+            json!({"batchItemFailures": []}),
+            "{}",
+            file.display()
+        );
         let expected = expected_findings(file);
         let received = received_findings(&topic).await;
         assert_eq!(
@@ -139,7 +173,12 @@ async fn the_binary_publishes_exactly_the_expected_findings_of_each_bundled_even
             "{}: finding ids",
             file.display()
         );
-        assert_eq!(received, expected, "{}: bodies are the findings", file.display());
+        assert_eq!(
+            received,
+            expected,
+            "{}: bodies are the findings",
+            file.display()
+        );
     }
     // Lambda delivers at least once: the whole stream again publishes nothing.
     for file in &files {
@@ -147,7 +186,10 @@ async fn the_binary_publishes_exactly_the_expected_findings_of_each_bundled_even
         let response = ok_response(invoke(&api, payload).await);
         assert_eq!(response, json!({"batchItemFailures": []}));
     }
-    assert!(received_findings(&topic).await.is_empty(), "re-delivery published again");
+    assert!(
+        received_findings(&topic).await.is_empty(),
+        "re-delivery published again"
+    );
 
     // stdout: JSON log lines carrying the request id, and EMF metric lines.
     drop(function);
@@ -162,11 +204,20 @@ async fn the_binary_publishes_exactly_the_expected_findings_of_each_bundled_even
         .collect();
     assert_eq!(done.len(), 2 * files.len());
     assert_eq!(done[0]["fields"]["request_id"], "req-0");
-    assert_eq!(done[0]["span"]["requestId"], "req-0", "the runtime's span is on every line");
+    assert_eq!(
+        done[0]["span"]["requestId"], "req-0",
+        "the runtime's span is on every line"
+    );
     let emf: Vec<&Value> = lines.iter().filter(|l| l.get("_aws").is_some()).collect();
     assert!(emf.iter().any(|l| l["RecordsAudited"].as_u64() > Some(0)));
-    assert!(emf.iter().any(|l| l["Findings"].as_u64() > Some(0) && l["Rule"] == "lost-update"));
-    assert!(!stdout.contains("acc-race-101"), "item keys and images stay out of the logs");
+    assert!(
+        emf.iter()
+            .any(|l| l["Findings"].as_u64() > Some(0) && l["Rule"] == "lost-update")
+    );
+    assert!(
+        !stdout.contains("acc-race-101"),
+        "item keys and images stay out of the logs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -195,7 +246,9 @@ async fn the_binary_reports_a_partial_batch_failure_when_sns_is_unreachable() {
     let response = ok_response(invoke(&api, payload.clone()).await);
     let failures = response["batchItemFailures"].as_array().expect("failures");
     assert_eq!(failures.len(), 1, "{response}");
-    let resume = failures[0]["itemIdentifier"].as_str().expect("an identifier");
+    let resume = failures[0]["itemIdentifier"]
+        .as_str()
+        .expect("an identifier");
     let event: Value = serde_json::from_slice(&payload).expect("event JSON");
     let sequence_numbers: Vec<&str> = event["Records"]
         .as_array()
@@ -203,7 +256,10 @@ async fn the_binary_reports_a_partial_batch_failure_when_sns_is_unreachable() {
         .iter()
         .filter_map(|r| r["dynamodb"]["SequenceNumber"].as_str())
         .collect();
-    assert!(sequence_numbers.contains(&resume), "{resume} is a record of the batch");
+    assert!(
+        sequence_numbers.contains(&resume),
+        "{resume} is a record of the batch"
+    );
     assert!(topic.drain().await.is_empty());
 }
 
@@ -214,7 +270,10 @@ fn a_bad_configuration_is_an_init_error_naming_the_variable() {
         (vec![], "FINDINGS_TOPIC_ARN"),
         (
             vec![
-                ("FINDINGS_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:findings"),
+                (
+                    "FINDINGS_TOPIC_ARN",
+                    "arn:aws:sns:us-east-1:123456789012:findings",
+                ),
                 ("AUDIT_CONFIG", r#"{"defaults": {"bogus": 1}}"#),
             ],
             "AUDIT_CONFIG",
@@ -222,7 +281,10 @@ fn a_bad_configuration_is_an_init_error_naming_the_variable() {
     ];
     for (vars, named) in cases {
         let output = base_command(&moto, &vars)
-            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{}", free_port()))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                format!("127.0.0.1:{}", free_port()),
+            )
             .output()
             .expect("run ddb-audit-lambda");
         assert!(!output.status.success());

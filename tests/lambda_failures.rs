@@ -19,9 +19,30 @@ use serde_json::json;
 /// Findings in records 0 (lost-update) and 2 (negative-balance); record 1 is clean.
 fn three_records() -> Vec<u8> {
     event(vec![
-        record("Accounts", 100, "MODIFY", "acc-1", Some(account("acc-1", 3, 100)), Some(account("acc-1", 3, 50))),
-        record("Accounts", 200, "INSERT", "acc-2", None, Some(account("acc-2", 1, 10))),
-        record("Accounts", 300, "MODIFY", "acc-3", Some(account("acc-3", 1, 10)), Some(account("acc-3", 2, -1))),
+        record(
+            "Accounts",
+            100,
+            "MODIFY",
+            "acc-1",
+            Some(account("acc-1", 3, 100)),
+            Some(account("acc-1", 3, 50)),
+        ),
+        record(
+            "Accounts",
+            200,
+            "INSERT",
+            "acc-2",
+            None,
+            Some(account("acc-2", 1, 10)),
+        ),
+        record(
+            "Accounts",
+            300,
+            "MODIFY",
+            "acc-3",
+            Some(account("acc-3", 1, 10)),
+            Some(account("acc-3", 2, -1)),
+        ),
     ])
 }
 
@@ -56,10 +77,19 @@ async fn sns_unreachable_fails_from_the_first_record_and_the_retry_delivers_once
     assert_eq!(resume_points(&failed), [Some(seq(100))]);
     let failure = failed.failure.as_ref().expect("a failure");
     assert!(failure.retry_can_help(), "{failure}");
-    assert!(failed.invocation_error().is_none(), "a partial batch failure, not an invocation error");
+    assert!(
+        failed.invocation_error().is_none(),
+        "a partial batch failure, not an invocation error"
+    );
     assert_eq!(failed.metrics.publish_failures, 2);
-    assert!(checkpoints(&sdk, &table).await.is_empty(), "no checkpoint advanced");
-    assert!(scan_state(&sdk, &table).await.is_empty(), "no de-duplication record either");
+    assert!(
+        checkpoints(&sdk, &table).await.is_empty(),
+        "no checkpoint advanced"
+    );
+    assert!(
+        scan_state(&sdk, &table).await.is_empty(),
+        "no de-duplication record either"
+    );
     assert!(topic.drain().await.is_empty());
 
     // Lambda retries from the reported record against a healthy topic.
@@ -70,7 +100,11 @@ async fn sns_unreachable_fails_from_the_first_record_and_the_retry_delivers_once
         Duration::from_secs(1),
     );
     let retried = healthy.handle(&three_records(), None).await;
-    assert!(retried.response.batch_item_failures.is_empty(), "{:?}", retried.failure);
+    assert!(
+        retried.response.batch_item_failures.is_empty(),
+        "{:?}",
+        retried.failure
+    );
     let again = healthy.handle(&three_records(), None).await;
     assert!(again.published.is_empty());
     let mut rules: Vec<String> = topic
@@ -80,7 +114,11 @@ async fn sns_unreachable_fails_from_the_first_record_and_the_retry_delivers_once
         .map(|m| m.attributes["rule"].clone())
         .collect();
     rules.sort();
-    assert_eq!(rules, ["lost-update", "negative-balance"], "each finding exactly once");
+    assert_eq!(
+        rules,
+        ["lost-update", "negative-balance"],
+        "each finding exactly once"
+    );
     assert_eq!(checkpoints(&sdk, &table).await.len(), 3);
 }
 
@@ -90,13 +128,21 @@ async fn a_failed_finding_in_the_middle_holds_back_only_the_checkpoints_from_its
         fail_rule: Some(("negative-balance".to_owned(), Retry::CanHelp)),
         ..Default::default()
     };
-    let handler = Handler::new(Auditor::default(), publisher, MemoryStore::default(), Duration::from_secs(1));
+    let handler = Handler::new(
+        Auditor::default(),
+        publisher,
+        MemoryStore::default(),
+        Duration::from_secs(1),
+    );
     let outcome = handler.handle(&three_records(), None).await;
     assert_eq!(resume_points(&outcome), [Some(seq(300))]);
     let stored = handler.store().checkpoints.lock().expect("lock").len();
     assert_eq!(stored, 2, "acc-1 and acc-2 advanced, acc-3 did not");
     assert_eq!(handler.publisher().published.lock().expect("lock").len(), 1);
-    assert_eq!(outcome.metrics.records_audited, 2, "only handled records are counted");
+    assert_eq!(
+        outcome.metrics.records_audited, 2,
+        "only handled records are counted"
+    );
     assert_eq!(outcome.metrics.publish_failures, 1);
 }
 
@@ -106,10 +152,21 @@ async fn a_failure_no_retry_can_fix_fails_the_invocation_loudly() {
         fail_rule: Some(("lost-update".to_owned(), Retry::CannotHelp)),
         ..Default::default()
     };
-    let handler = Handler::new(Auditor::default(), publisher, MemoryStore::default(), Duration::from_secs(1));
+    let handler = Handler::new(
+        Auditor::default(),
+        publisher,
+        MemoryStore::default(),
+        Duration::from_secs(1),
+    );
     let outcome = handler.handle(&three_records(), None).await;
     assert_eq!(resume_points(&outcome), [Some(seq(100))]);
-    assert!(matches!(outcome.invocation_error(), Some(LambdaError::Aws { retry: Retry::CannotHelp, .. })));
+    assert!(matches!(
+        outcome.invocation_error(),
+        Some(LambdaError::Aws {
+            retry: Retry::CannotHelp,
+            ..
+        })
+    ));
 }
 
 #[tokio::test]
@@ -118,14 +175,25 @@ async fn the_deadline_stops_work_with_a_margin_and_reports_the_rest() {
         delay: Some(Duration::from_secs(30)),
         ..Default::default()
     };
-    let handler = Handler::new(Auditor::default(), publisher, MemoryStore::default(), Duration::from_millis(1500));
+    let handler = Handler::new(
+        Auditor::default(),
+        publisher,
+        MemoryStore::default(),
+        Duration::from_millis(1500),
+    );
     let started = std::time::Instant::now();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let outcome = handler.handle(&three_records(), Some(deadline)).await;
     let took = started.elapsed();
-    assert!(took < Duration::from_millis(1500), "stopped at the margin, took {took:?}");
+    assert!(
+        took < Duration::from_millis(1500),
+        "stopped at the margin, took {took:?}"
+    );
     assert_eq!(resume_points(&outcome), [Some(seq(100))]);
-    assert!(matches!(outcome.failure, Some(LambdaError::Deadline { .. })));
+    assert!(matches!(
+        outcome.failure,
+        Some(LambdaError::Deadline { .. })
+    ));
     assert!(outcome.invocation_error().is_none());
     assert!(handler.store().checkpoints.lock().expect("lock").is_empty());
 }
@@ -138,9 +206,17 @@ async fn bad_input_is_a_finding_never_a_failure() {
         MemoryStore::default(),
         Duration::from_secs(1),
     );
-    let mut bad = record("Accounts", 100, "MODIFY", "acc-1", None, Some(account("acc-1", 1, 1)));
+    let mut bad = record(
+        "Accounts",
+        100,
+        "MODIFY",
+        "acc-1",
+        None,
+        Some(account("acc-1", 1, 1)),
+    );
     bad["dynamodb"]["NewImage"]["version"] = json!({"N": "not-a-number"});
-    let payload = serde_json::to_vec(&json!({"Records": [bad, 42, {"eventName": "PUT"}]})).expect("json");
+    let payload =
+        serde_json::to_vec(&json!({"Records": [bad, 42, {"eventName": "PUT"}]})).expect("json");
     let outcome = handler.handle(&payload, None).await;
     assert!(outcome.response.batch_item_failures.is_empty());
     assert!(outcome.failure.is_none());
@@ -172,11 +248,27 @@ async fn a_failure_at_a_record_without_sequence_number_resumes_at_an_earlier_one
         fail_rule: Some(("malformed-record".to_owned(), Retry::CanHelp)),
         ..Default::default()
     };
-    let handler = Handler::new(Auditor::default(), publisher, MemoryStore::default(), Duration::from_secs(1));
-    let first = record("Accounts", 100, "INSERT", "acc-1", None, Some(account("acc-1", 1, 1)));
+    let handler = Handler::new(
+        Auditor::default(),
+        publisher,
+        MemoryStore::default(),
+        Duration::from_secs(1),
+    );
+    let first = record(
+        "Accounts",
+        100,
+        "INSERT",
+        "acc-1",
+        None,
+        Some(account("acc-1", 1, 1)),
+    );
     let payload = serde_json::to_vec(&json!({"Records": [first, 42]})).expect("json");
     let outcome = handler.handle(&payload, None).await;
-    assert_eq!(resume_points(&outcome), [Some(seq(100))], "never an empty identifier");
+    assert_eq!(
+        resume_points(&outcome),
+        [Some(seq(100))],
+        "never an empty identifier"
+    );
     // Only a malformed first record with no number to resume from fails the whole invocation.
     let payload = serde_json::to_vec(&json!({"Records": [42]})).expect("json");
     let outcome = handler.handle(&payload, None).await;

@@ -16,11 +16,32 @@ use serde_json::json;
 
 /// A lost update, a negative balance, and a record with a bad number.
 fn findings_event() -> Vec<u8> {
-    let mut bad = record("Accounts", 300, "MODIFY", "acc-3", Some(account("acc-3", 1, 5)), Some(account("acc-3", 2, 5)));
+    let mut bad = record(
+        "Accounts",
+        300,
+        "MODIFY",
+        "acc-3",
+        Some(account("acc-3", 1, 5)),
+        Some(account("acc-3", 2, 5)),
+    );
     bad["dynamodb"]["NewImage"]["balance"] = json!({"N": "12abc"});
     event(vec![
-        record("Accounts", 100, "MODIFY", "acc-1", Some(account("acc-1", 3, 100)), Some(account("acc-1", 3, 50))),
-        record("Accounts", 200, "MODIFY", "acc-2", Some(account("acc-2", 1, 10)), Some(account("acc-2", 2, -5))),
+        record(
+            "Accounts",
+            100,
+            "MODIFY",
+            "acc-1",
+            Some(account("acc-1", 3, 100)),
+            Some(account("acc-1", 3, 50)),
+        ),
+        record(
+            "Accounts",
+            200,
+            "MODIFY",
+            "acc-2",
+            Some(account("acc-2", 1, 10)),
+            Some(account("acc-2", 2, -5)),
+        ),
         bad,
     ])
 }
@@ -36,21 +57,48 @@ async fn publish_and_receive(fifo: bool) {
         Duration::from_secs(1),
     );
     let outcome = handler.handle(&findings_event(), None).await;
-    assert!(outcome.response.batch_item_failures.is_empty(), "{:?}", outcome.failure);
+    assert!(
+        outcome.response.batch_item_failures.is_empty(),
+        "{:?}",
+        outcome.failure
+    );
     assert_eq!(outcome.published.len(), 3);
 
     let mut received = topic.drain().await;
-    received.sort_by_key(|m| m.finding()["sequence_number"].as_str().unwrap_or("").to_owned());
+    received.sort_by_key(|m| {
+        m.finding()["sequence_number"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    });
     let summary: Vec<(String, String, String)> = received
         .iter()
-        .map(|m| (m.attributes["rule"].clone(), m.attributes["severity"].clone(), m.attributes["table"].clone()))
+        .map(|m| {
+            (
+                m.attributes["rule"].clone(),
+                m.attributes["severity"].clone(),
+                m.attributes["table"].clone(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
         [
-            ("lost-update".to_owned(), "critical".to_owned(), "Accounts".to_owned()),
-            ("negative-balance".to_owned(), "critical".to_owned(), "Accounts".to_owned()),
-            ("malformed-record".to_owned(), "warning".to_owned(), "Accounts".to_owned()),
+            (
+                "lost-update".to_owned(),
+                "critical".to_owned(),
+                "Accounts".to_owned()
+            ),
+            (
+                "negative-balance".to_owned(),
+                "critical".to_owned(),
+                "Accounts".to_owned()
+            ),
+            (
+                "malformed-record".to_owned(),
+                "warning".to_owned(),
+                "Accounts".to_owned()
+            ),
         ]
     );
     let lost = received[0].finding();
@@ -68,7 +116,10 @@ async fn publish_and_receive(fifo: bool) {
         if fifo {
             assert_eq!(m.deduplication_id.as_deref(), Some(id.as_str()));
             let key = serde_json::to_string(&m.finding()["key"]).unwrap();
-            assert_eq!(m.group_id.as_deref(), Some(format!("Accounts#{key}").as_str()));
+            assert_eq!(
+                m.group_id.as_deref(),
+                Some(format!("Accounts#{key}").as_str())
+            );
         }
     }
 }
@@ -107,15 +158,26 @@ async fn more_than_ten_findings_and_oversized_evidence_go_out_in_valid_batches()
         })
         .collect();
     let outcome = handler.handle(&event(records), None).await;
-    assert!(outcome.response.batch_item_failures.is_empty(), "{:?}", outcome.failure);
+    assert!(
+        outcome.response.batch_item_failures.is_empty(),
+        "{:?}",
+        outcome.failure
+    );
     assert_eq!(outcome.published.len(), 23);
     let received = topic.drain().await;
     assert_eq!(received.len(), 23);
     for m in &received {
         assert!(m.body.len() <= 256 * 1024, "{} bytes", m.body.len());
-        assert!(m.body.len() > 128 * 1024, "kept as much as fits: {} bytes", m.body.len());
+        assert!(
+            m.body.len() > 128 * 1024,
+            "kept as much as fits: {} bytes",
+            m.body.len()
+        );
         let finding = m.finding();
-        assert!(finding["evidence"]["_trimmed"].is_string(), "marked as trimmed");
+        assert!(
+            finding["evidence"]["_trimmed"].is_string(),
+            "marked as trimmed"
+        );
         assert_eq!(finding["rule"], "lost-update");
     }
 }

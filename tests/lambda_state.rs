@@ -17,9 +17,30 @@ use ddb_stream_audit::lambda::{Handler, Saved, StateStore};
 
 fn lost_update_event() -> Vec<u8> {
     event(vec![
-        record("Accounts", 100, "MODIFY", "acc-1", Some(account("acc-1", 3, 100)), Some(account("acc-1", 3, 50))),
-        record("Accounts", 200, "INSERT", "acc-2", None, Some(account("acc-2", 1, 10))),
-        record("Accounts", 300, "MODIFY", "acc-2", Some(account("acc-2", 1, 10)), Some(account("acc-2", 2, -1))),
+        record(
+            "Accounts",
+            100,
+            "MODIFY",
+            "acc-1",
+            Some(account("acc-1", 3, 100)),
+            Some(account("acc-1", 3, 50)),
+        ),
+        record(
+            "Accounts",
+            200,
+            "INSERT",
+            "acc-2",
+            None,
+            Some(account("acc-2", 1, 10)),
+        ),
+        record(
+            "Accounts",
+            300,
+            "MODIFY",
+            "acc-2",
+            Some(account("acc-2", 1, 10)),
+            Some(account("acc-2", 2, -1)),
+        ),
     ])
 }
 
@@ -36,18 +57,28 @@ async fn the_same_event_twice_publishes_nothing_the_second_time() {
         Duration::from_secs(1),
     );
     let first = handler.handle(&lost_update_event(), None).await;
-    assert!(first.response.batch_item_failures.is_empty(), "{:?}", first.failure);
+    assert!(
+        first.response.batch_item_failures.is_empty(),
+        "{:?}",
+        first.failure
+    );
     assert_eq!(first.published.len(), 2, "lost-update and negative-balance");
     assert_eq!(topic.drain().await.len(), 2);
     let stored = checkpoints(&sdk, &table).await;
-    assert_eq!(stored.values().cloned().collect::<Vec<_>>(), [seq(100), seq(300)]);
+    assert_eq!(
+        stored.values().cloned().collect::<Vec<_>>(),
+        [seq(100), seq(300)]
+    );
 
     // Lambda re-delivers the batch: every record is a re-delivery now.
     let second = handler.handle(&lost_update_event(), None).await;
     assert!(second.response.batch_item_failures.is_empty());
     assert!(second.published.is_empty());
     assert_eq!(second.metrics.redeliveries_skipped, 3);
-    assert!(topic.drain().await.is_empty(), "nothing published the second time");
+    assert!(
+        topic.drain().await.is_empty(),
+        "nothing published the second time"
+    );
 
     // A crash after publishing and recording the findings but before the checkpoint writes: the
     // records are audited again and the de-duplication records hold the alerts back.
@@ -64,18 +95,25 @@ async fn the_same_event_twice_publishes_nothing_the_second_time() {
     assert!(third.response.batch_item_failures.is_empty());
     assert!(third.published.is_empty());
     assert_eq!(third.already_published.len(), 2);
-    assert!(topic.drain().await.is_empty(), "de-duplicated by finding id");
+    assert!(
+        topic.drain().await.is_empty(),
+        "de-duplicated by finding id"
+    );
 
     // De-duplication records carry a TTL about 14 days out.
     let state = scan_state(&sdk, &table).await;
-    let dedup: Vec<_> = state.iter().filter(|(pk, _)| pk.starts_with("finding#")).collect();
+    let dedup: Vec<_> = state
+        .iter()
+        .filter(|(pk, _)| pk.starts_with("finding#"))
+        .collect();
     assert_eq!(dedup.len(), 2);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
     for (_, item) in dedup {
-        let Some(aws_sdk_dynamodb::types::AttributeValue::N(expires)) = item.get("expires_at") else {
+        let Some(aws_sdk_dynamodb::types::AttributeValue::N(expires)) = item.get("expires_at")
+        else {
             panic!("no expires_at")
         };
         let expires: u64 = expires.parse().expect("epoch seconds");
@@ -95,7 +133,14 @@ async fn a_lost_record_between_two_invocations_is_found_through_the_state_table(
         DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
         Duration::from_secs(1),
     );
-    let first = event(vec![record("Ledger", 100, "INSERT", "acc-9", None, Some(account("acc-9", 1, 10)))]);
+    let first = event(vec![record(
+        "Ledger",
+        100,
+        "INSERT",
+        "acc-9",
+        None,
+        Some(account("acc-9", 1, 10)),
+    )]);
     // The record that took the item from version 1 to 2 never reached the audit.
     let second = event(vec![record(
         "Ledger",
@@ -109,7 +154,10 @@ async fn a_lost_record_between_two_invocations_is_found_through_the_state_table(
     let outcome = handler.handle(&second, None).await;
     assert!(outcome.response.batch_item_failures.is_empty());
     let received = topic.drain().await;
-    let rules: Vec<String> = received.iter().map(|m| m.attributes["rule"].clone()).collect();
+    let rules: Vec<String> = received
+        .iter()
+        .map(|m| m.attributes["rule"].clone())
+        .collect();
     assert_eq!(rules, ["history-gap"]);
     assert_eq!(received[0].finding()["sequence_number"], seq(300));
 
@@ -142,15 +190,39 @@ async fn a_stale_checkpoint_write_loses_against_a_newer_one() {
     // 40-digit sequence numbers: more digits than a DynamoDB number holds.
     let newer = at("1000000000000000000000000000000000000002");
     let older = at("999999999999999999999999999999999999999");
-    assert_eq!(store.save_checkpoints(&[(&item, &newer)]).await[0].as_ref().ok(), Some(&Saved::Written));
-    assert_eq!(store.save_checkpoints(&[(&item, &older)]).await[0].as_ref().ok(), Some(&Saved::Superseded));
-    assert_eq!(store.save_checkpoints(&[(&item, &newer)]).await[0].as_ref().ok(), Some(&Saved::Superseded), "equal is not newer");
+    assert_eq!(
+        store.save_checkpoints(&[(&item, &newer)]).await[0]
+            .as_ref()
+            .ok(),
+        Some(&Saved::Written)
+    );
+    assert_eq!(
+        store.save_checkpoints(&[(&item, &older)]).await[0]
+            .as_ref()
+            .ok(),
+        Some(&Saved::Superseded)
+    );
+    assert_eq!(
+        store.save_checkpoints(&[(&item, &newer)]).await[0]
+            .as_ref()
+            .ok(),
+        Some(&Saved::Superseded),
+        "equal is not newer"
+    );
     let loaded = store.load_checkpoints(&[&item]).await.expect("load");
     assert_eq!(loaded.get(&item), Some(&newer));
     let stored = checkpoints(&sdk, &table).await;
-    assert_eq!(stored.get(&checkpoint_pk(&item)).map(String::as_str), Some("1000000000000000000000000000000000000002"));
+    assert_eq!(
+        stored.get(&checkpoint_pk(&item)).map(String::as_str),
+        Some("1000000000000000000000000000000000000002")
+    );
     let newest = at("1000000000000000000000000000000000000003");
-    assert_eq!(store.save_checkpoints(&[(&item, &newest)]).await[0].as_ref().ok(), Some(&Saved::Written));
+    assert_eq!(
+        store.save_checkpoints(&[(&item, &newest)]).await[0]
+            .as_ref()
+            .ok(),
+        Some(&Saved::Written)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,7 +241,14 @@ async fn checkpoints_of_more_than_a_hundred_items_load_in_batches() {
         (0..250u64)
             .map(|i| {
                 let id = format!("acc-{i}");
-                record("Accounts", 1000 + i, "INSERT", &id, None, Some(account(&id, 1, 10)))
+                record(
+                    "Accounts",
+                    1000 + i,
+                    "INSERT",
+                    &id,
+                    None,
+                    Some(account(&id, 1, 10)),
+                )
             })
             .collect(),
     );
@@ -177,5 +256,8 @@ async fn checkpoints_of_more_than_a_hundred_items_load_in_batches() {
     assert_eq!(first.metrics.records_audited, 250);
     assert_eq!(checkpoints(&sdk, &table).await.len(), 250);
     let again = handler.handle(&batch, None).await;
-    assert_eq!(again.metrics.redeliveries_skipped, 250, "all 250 checkpoints were loaded");
+    assert_eq!(
+        again.metrics.redeliveries_skipped, 250,
+        "all 250 checkpoints were loaded"
+    );
 }

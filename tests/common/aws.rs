@@ -73,7 +73,10 @@ pub async fn topic_with_queue(sdk: &SdkConfig, fifo: bool) -> TopicWithQueue {
         .await
         .expect("queue attributes")
         .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .expect("queue arn");
     sns.subscribe()
         .topic_arn(&topic_arn)
@@ -140,7 +143,9 @@ impl TopicWithQueue {
                     })
                     .collect();
                 let system = m.attributes.clone().unwrap_or_default();
-                let sys = |name: aws_sdk_sqs::types::MessageSystemAttributeName| system.get(&name).cloned();
+                let sys = |name: aws_sdk_sqs::types::MessageSystemAttributeName| {
+                    system.get(&name).cloned()
+                };
                 all.push(Received {
                     body: m.body.clone().unwrap_or_default(),
                     attributes,
@@ -204,7 +209,10 @@ pub async fn state_table(sdk: &SdkConfig) -> String {
 }
 
 /// Every item of the state table, by `pk`.
-pub async fn scan_state(sdk: &SdkConfig, table: &str) -> HashMap<String, HashMap<String, AttributeValue>> {
+pub async fn scan_state(
+    sdk: &SdkConfig,
+    table: &str,
+) -> HashMap<String, HashMap<String, AttributeValue>> {
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     let out = ddb.scan().table_name(table).send().await.expect("scan");
     out.items

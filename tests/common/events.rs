@@ -14,7 +14,14 @@ pub fn account(id: &str, version: i64, balance: i64) -> Value {
 }
 
 /// One stream record; `seq` becomes a 28-digit SequenceNumber like AWS's (see [`seq`]).
-pub fn record(table: &str, seq: u64, name: &str, id: &str, old: Option<Value>, new: Option<Value>) -> Value {
+pub fn record(
+    table: &str,
+    seq: u64,
+    name: &str,
+    id: &str,
+    old: Option<Value>,
+    new: Option<Value>,
+) -> Value {
     let mut dynamodb = json!({
         "ApproximateCreationDateTime": 1_700_000_000 + seq / 100,
         "Keys": {"id": {"S": id}},

@@ -56,7 +56,11 @@ impl StateStore for MemoryStore {
 
     async fn published(&self, ids: &[&str]) -> Result<HashSet<String>, LambdaError> {
         let dedup = self.dedup.lock().expect("lock");
-        Ok(ids.iter().filter(|i| dedup.contains(**i)).map(|i| i.to_string()).collect())
+        Ok(ids
+            .iter()
+            .filter(|i| dedup.contains(**i))
+            .map(|i| i.to_string())
+            .collect())
     }
 
     async fn mark_published(&self, ids: &[&str]) -> Vec<Result<(), LambdaError>> {
@@ -69,13 +73,18 @@ impl StateStore for MemoryStore {
             .collect()
     }
 
-    async fn save_checkpoints(&self, checkpoints: &[(&ItemId, &ItemState)]) -> Vec<Result<Saved, LambdaError>> {
+    async fn save_checkpoints(
+        &self,
+        checkpoints: &[(&ItemId, &ItemState)],
+    ) -> Vec<Result<Saved, LambdaError>> {
         let mut stored = self.checkpoints.lock().expect("lock");
         checkpoints
             .iter()
             .map(|(item, state)| {
                 match stored.get(*item) {
-                    Some(old) if old.sequence_number >= state.sequence_number => return Ok(Saved::Superseded),
+                    Some(old) if old.sequence_number >= state.sequence_number => {
+                        return Ok(Saved::Superseded);
+                    }
                     _ => {}
                 }
                 stored.insert((*item).clone(), (*state).clone());

@@ -71,7 +71,9 @@ impl RuntimeApi {
             .as_millis() as u64
             + timeout.as_millis() as u64;
         let mut state = self.shared.state.lock().expect("lock");
-        state.pending.push_back((id.clone(), payload.to_vec(), deadline_ms));
+        state
+            .pending
+            .push_back((id.clone(), payload.to_vec(), deadline_ms));
         self.shared.changed.notify_all();
         let started = Instant::now();
         loop {
@@ -104,7 +106,9 @@ impl Drop for RuntimeApi {
 }
 
 fn serve_connection(stream: TcpStream, shared: &Shared) {
-    let Ok(read_half) = stream.try_clone() else { return };
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
     let mut reader = BufReader::new(read_half);
     let mut writer = stream;
     loop {
@@ -155,8 +159,9 @@ fn serve_connection(stream: TcpStream, shared: &Shared) {
             ("POST", p) if p.starts_with("/2018-06-01/runtime/invocation/") => {
                 let rest = &p["/2018-06-01/runtime/invocation/".len()..];
                 let (id, kind) = rest.split_once('/').unwrap_or((rest, ""));
-                let value = serde_json::from_slice(&body)
-                    .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+                let value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+                    serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+                });
                 let reply = if kind == "response" {
                     Reply::Response(value)
                 } else {
