@@ -98,11 +98,14 @@ if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
 
   # cargo lambda build --arm64 cross-compiles with zig; rustup must know the target.
   command -v rustup >/dev/null 2>&1 || die "rustup not found: install Rust with rustup"
-  if ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+  # (Output captured first: `grep -q` closing the pipe early would fail it under pipefail.)
+  targets="$(rustup target list --installed)" || die "rustup target list failed"
+  if ! grep -qx aarch64-unknown-linux-gnu <<<"$targets"; then
     note "adding rustup target aarch64-unknown-linux-gnu"
     rustup target add aarch64-unknown-linux-gnu >&2 || die "rustup target add aarch64-unknown-linux-gnu failed"
+    targets="$(rustup target list --installed)" || die "rustup target list failed"
   fi
-  rustup target list --installed | grep -qx aarch64-unknown-linux-gnu \
+  grep -qx aarch64-unknown-linux-gnu <<<"$targets" \
     || die "rustup target aarch64-unknown-linux-gnu is still not installed"
 
   # One line per tool: the versions this run will use.
