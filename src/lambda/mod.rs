@@ -146,6 +146,9 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
         let margin_ms = self.deadline_margin.as_millis() as u64;
         let mut run = Run::new(&records);
 
+        if records.is_empty() {
+            return run.finish(&records);
+        }
         let items = distinct_items(&records);
         let loaded = match within(
             stop_at,
@@ -372,8 +375,9 @@ impl<'f> Run<'f> {
         if let Some((cut, error)) = self.cut {
             // Lambda re-delivers everything after the reported SequenceNumber: a record before
             // the cut may stand in when the record at the cut has none (a malformed record).
-            let resume = records[..=cut.min(records.len().saturating_sub(1))]
+            let resume = records
                 .iter()
+                .take(cut + 1)
                 .rev()
                 .find_map(|r| r.sequence_number());
             match resume {
