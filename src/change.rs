@@ -35,9 +35,10 @@ impl EventName {
 }
 
 /// A stream record's SequenceNumber: a decimal string (21 to 40 digits on AWS; shorter in some
-/// hand-made samples). Ordered numerically, by length then text, never by timestamp.
-/// Leading zeros are dropped on parse so that the ordering stays numeric.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// hand-made samples). Ordered numerically, by length then text, never by timestamp. The text is
+/// kept exactly as the record gave it (Lambda's `batchItemFailures` must echo it); leading zeros
+/// are ignored when ordering.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct SequenceNumber(String);
 
@@ -46,23 +47,38 @@ impl SequenceNumber {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        let trimmed = text.trim_start_matches('0');
-        Some(SequenceNumber(
-            if trimmed.is_empty() { "0" } else { trimmed }.to_owned(),
-        ))
+        Some(SequenceNumber(text.to_owned()))
     }
 
+    /// The text as the record gave it.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    fn significant(&self) -> &str {
+        let trimmed = self.0.trim_start_matches('0');
+        if trimmed.is_empty() { "0" } else { trimmed }
+    }
+}
+
+impl PartialEq for SequenceNumber {
+    fn eq(&self, other: &Self) -> bool {
+        self.significant() == other.significant()
+    }
+}
+
+impl Eq for SequenceNumber {}
+
+impl std::hash::Hash for SequenceNumber {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.significant().hash(state)
     }
 }
 
 impl Ord for SequenceNumber {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .len()
-            .cmp(&other.0.len())
-            .then_with(|| self.0.cmp(&other.0))
+        let (a, b) = (self.significant(), other.significant());
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
     }
 }
 
@@ -180,6 +196,8 @@ mod tests {
         assert!(s("4421584500000000017450439091") < s("4421584500000000017450439092"));
         assert!(s("99999999999999999999") < s("100000000000000000000"));
         assert_eq!(s("00123"), s("123"));
+        assert_eq!(s("00123").as_str(), "00123");
+        assert!(s("0099") < s("100"));
         assert!(SequenceNumber::parse("").is_none());
         assert!(SequenceNumber::parse("12a").is_none());
         assert!(SequenceNumber::parse("-1").is_none());

@@ -239,7 +239,16 @@ const TAG_NS: u8 = 9;
 const TAG_BS: u8 = 10;
 const TAG_ENTRY: u8 = 11;
 
+/// Hashes a tag and bytes. Short inputs go through one-shot xxh3 on a stack buffer: creating a
+/// streaming hasher per attribute value cost more than the hashing itself.
 fn mix(tag: u8, bytes: &[u8]) -> u128 {
+    const INLINE: usize = 127;
+    if bytes.len() <= INLINE {
+        let mut buffer = [0u8; INLINE + 1];
+        buffer[0] = tag;
+        buffer[1..=bytes.len()].copy_from_slice(bytes);
+        return xxhash_rust::xxh3::xxh3_128(&buffer[..=bytes.len()]);
+    }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(&[tag]);
     hasher.update(bytes);
@@ -256,11 +265,19 @@ fn number_digest(value: &Decimal) -> u128 {
 }
 
 fn entry_digest(name: &str, value: &Value<'_>) -> u128 {
+    // The value's digest is fixed-size, so (name, digest) is unambiguous without a length prefix.
+    const INLINE: usize = 96;
+    let digest = value.digest().to_le_bytes();
+    if name.len() <= INLINE {
+        let mut buffer = [0u8; INLINE + 16];
+        buffer[..16].copy_from_slice(&digest);
+        buffer[16..16 + name.len()].copy_from_slice(name.as_bytes());
+        return mix(TAG_ENTRY, &buffer[..16 + name.len()]);
+    }
     let mut hasher = xxhash_rust::xxh3::Xxh3::new();
     hasher.update(&[TAG_ENTRY]);
-    hasher.update(&(name.len() as u64).to_le_bytes());
+    hasher.update(&digest);
     hasher.update(name.as_bytes());
-    hasher.update(&value.digest().to_le_bytes());
     hasher.digest128()
 }
 
