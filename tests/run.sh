@@ -29,6 +29,7 @@ stage() {
 # against moto (each test binary starts and stops its own moto_server on a free port).
 stage "cargo test" cargo test --locked
 stage "SAM template checks" bash tests/template/check.sh
+stage "local stack (infra/)" bash tests/infra/check.sh
 stage "arm64 Lambda build" bash tests/lambda-build.sh
 
 echo
