@@ -13,6 +13,8 @@
 //! - [`lambda`]: the Lambda function: handler over publisher and state-store traits, SNS alerts,
 //!   DynamoDB checkpoints and de-duplication, partial batch responses, metrics.
 //! - [`replay`]: the offline job behind `ddb-audit replay`: files in order, state carried across.
+//! - [`scan`]: the live job behind `ddb-audit scan`: a table's stream read through the DynamoDB
+//!   Streams API, shard by shard, parents first, and audited through the same path as `replay`.
 //! - [`summary`]: counts of what a run audited and found, for the one-line summary.
 //! - [`time`]: RFC 3339 rendering of stream timestamps.
 //!
@@ -25,6 +27,7 @@ pub mod config;
 pub mod decimal;
 pub mod lambda;
 pub mod replay;
+pub mod scan;
 pub mod sink;
 pub mod source;
 pub mod summary;
