@@ -120,13 +120,29 @@ pub struct ItemId {
 
 impl ItemId {
     pub fn new(table: &str, keys: &Image<'_>) -> ItemId {
-        let mut parts: Vec<(&str, String)> = keys
-            .attributes
-            .iter()
-            .map(|(name, value)| (name.as_ref(), canonical_key_value(value)))
-            .collect();
-        parts.sort();
-        let key = serde_json::to_string(&parts).unwrap_or_default();
+        let mut sorted: Vec<&(std::borrow::Cow<'_, str>, Value<'_>)> =
+            keys.attributes.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        // A JSON array of [name, "TYPE:value"] pairs: unambiguous whatever the names hold.
+        let mut key = String::with_capacity(32);
+        key.push('[');
+        for (i, (name, value)) in sorted.into_iter().enumerate() {
+            if i > 0 {
+                key.push(',');
+            }
+            key.push('[');
+            push_json_string(&mut key, name);
+            key.push(',');
+            let canonical = match value {
+                Value::S(s) => format!("S:{s}"),
+                Value::N(n) => format!("N:{}", n.value),
+                Value::B(b) => format!("B:{b}"),
+                other => format!("{}:{}", other.type_tag(), other.to_plain_json()),
+            };
+            push_json_string(&mut key, &canonical);
+            key.push(']');
+        }
+        key.push(']');
         ItemId {
             table: table.to_owned(),
             key,
@@ -134,14 +150,18 @@ impl ItemId {
     }
 }
 
-fn canonical_key_value(value: &Value<'_>) -> String {
-    // Key attributes are S, N or B; anything else still gets a stable spelling.
-    match value {
-        Value::S(s) => format!("S:{s}"),
-        Value::N(n) => format!("N:{}", n.value),
-        Value::B(b) => format!("B:{b}"),
-        other => format!("{}:{}", other.type_tag(), other.to_plain_json()),
+/// Appends `text` as a JSON string literal.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
     }
+    out.push('"');
 }
 
 impl fmt::Display for ItemId {
@@ -201,6 +221,27 @@ mod tests {
         assert!(SequenceNumber::parse("").is_none());
         assert!(SequenceNumber::parse("12a").is_none());
         assert!(SequenceNumber::parse("-1").is_none());
+    }
+
+    #[test]
+    fn item_keys_are_canonical_json() {
+        fn image(json: &str) -> Image<'_> {
+            let mut de = serde_json::Deserializer::from_str(json);
+            serde::de::DeserializeSeed::deserialize(
+                crate::source::lenient::Decode(crate::source::attribute_value::ImageShape {
+                    depth: 0,
+                }),
+                &mut de,
+            )
+            .unwrap()
+            .unwrap()
+        }
+        let a = ItemId::new("T", &image(r#"{"sk": {"N": "1.0"}, "pk": {"S": "a\"b"}}"#));
+        let b = ItemId::new("T", &image(r#"{"pk": {"S": "a\"b"}, "sk": {"N": "1"}}"#));
+        assert_eq!(a, b);
+        assert_eq!(a.key, r#"[["pk","S:a\"b"],["sk","N:1"]]"#);
+        let parsed: Vec<Vec<String>> = serde_json::from_str(&a.key).unwrap();
+        assert_eq!(parsed.len(), 2);
     }
 
     #[test]

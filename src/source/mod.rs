@@ -22,13 +22,21 @@ use record::RecordShape;
 pub enum DecodeError {
     #[error("not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error("not valid JSON: invalid UTF-8 at byte {offset}")]
+    NotUtf8 { offset: usize },
     #[error("not a DynamoDB Streams event: the top level must be an object with a `Records` array")]
     NoRecords,
 }
 
 /// Decodes a Lambda DynamoDB Streams event (`{"Records": [...]}`).
+///
+/// The bytes are checked as UTF-8 once, up front: that is faster than serde_json checking each
+/// string on its own, and JSON must be UTF-8 anyway.
 pub fn decode_event(bytes: &[u8]) -> Result<Vec<Record<'_>>, DecodeError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::NotUtf8 {
+        offset: e.valid_up_to(),
+    })?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
     let records = EventSeed.deserialize(&mut deserializer)?;
     deserializer.end()?;
     records.ok_or(DecodeError::NoRecords)
