@@ -10,7 +10,10 @@
 //!     "bounds": [{ "attribute": "balance", "min": 0, "rule": "negative-balance", "severity": "critical" }],
 //!     "disabled_rules": ["version-gap"],
 //!     "severities": { "version-gap": "info" },
-//!     "context_attributes": ["lastRequestId"]
+//!     "context_attributes": ["lastRequestId"],
+//!     "invariants": [{ "name": "closed-with-balance", "severity": "warning",
+//!                      "expression": "NEW.status <> 'closed' OR NEW.balance = 0",
+//!                      "when": "attribute_exists(NEW.status)" }]
 //!   },
 //!   "tables": { "Accounts": { "version": { "attribute": "rev", "step": "any" } } }
 //! }
@@ -23,6 +26,7 @@ use serde::Deserialize;
 use crate::audit::finding::Severity;
 use crate::audit::rules::BUILT_IN_RULES;
 use crate::decimal::Decimal;
+use crate::expr::Expression;
 
 /// A configuration that cannot be used, naming the field at fault.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,17 @@ pub struct Bound {
     pub severity: Severity,
 }
 
+/// A declared invariant: a condition every audited change must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invariant {
+    /// The finding's rule id.
+    pub rule: String,
+    pub severity: Severity,
+    pub expression: Expression,
+    /// Only changes for which this holds are checked.
+    pub when: Option<Expression>,
+}
+
 /// The resolved settings for one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRules {
@@ -63,6 +78,7 @@ pub struct TableRules {
     pub disabled_rules: Vec<String>,
     pub severities: BTreeMap<String, Severity>,
     pub context_attributes: Vec<String>,
+    pub invariants: Vec<Invariant>,
 }
 
 impl TableRules {
@@ -98,6 +114,7 @@ impl Default for TableRules {
             disabled_rules: Vec::new(),
             severities: BTreeMap::new(),
             context_attributes: Vec::new(),
+            invariants: Vec::new(),
         }
     }
 }
@@ -169,6 +186,16 @@ struct TableSettings {
     disabled_rules: Option<Vec<String>>,
     severities: Option<BTreeMap<String, Severity>>,
     context_attributes: Option<Vec<String>>,
+    invariants: Option<Vec<InvariantSettings>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InvariantSettings {
+    name: String,
+    severity: Option<Severity>,
+    expression: String,
+    when: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -267,15 +294,33 @@ impl TableSettings {
                 rules.severities.insert(rule.clone(), *severity);
             }
         }
+        if let Some(invariants) = &self.invariants {
+            rules.invariants = Vec::with_capacity(invariants.len());
+            for (i, settings) in invariants.iter().enumerate() {
+                let invariant = settings.resolve(&format!("{at}.invariants[{i}]"))?;
+                if rules
+                    .invariants
+                    .iter()
+                    .any(|inv| inv.rule == invariant.rule)
+                {
+                    return Err(invalid(
+                        format!("{at}.invariants[{i}].name"),
+                        format!("`{}` is declared twice", invariant.rule),
+                    ));
+                }
+                rules.invariants.push(invariant);
+            }
+        }
         if let Some(disabled) = &self.disabled_rules {
             for (i, rule) in disabled.iter().enumerate() {
                 let known = BUILT_IN_RULES.contains(&rule.as_str())
-                    || rules.bounds.iter().any(|b| &b.rule == rule);
+                    || rules.bounds.iter().any(|b| &b.rule == rule)
+                    || rules.invariants.iter().any(|inv| &inv.rule == rule);
                 if !known {
                     return Err(invalid(
                         format!("{at}.disabled_rules[{i}]"),
                         format!(
-                            "unknown rule `{rule}` (known: {}, or a bound's rule name)",
+                            "unknown rule `{rule}` (known: {}, or a bound's or invariant's name)",
                             BUILT_IN_RULES.join(", ")
                         ),
                     ));
@@ -319,6 +364,42 @@ impl BoundSettings {
             max: self.max,
             rule,
             severity: self.severity.unwrap_or(Severity::Critical),
+        })
+    }
+}
+
+impl InvariantSettings {
+    fn resolve(&self, at: &str) -> Result<Invariant, ConfigError> {
+        if !is_rule_id(&self.name) {
+            return Err(invalid(
+                format!("{at}.name"),
+                format!(
+                    "`{}` is not a rule id (lowercase letters, digits and '-')",
+                    self.name
+                ),
+            ));
+        }
+        // `negative-balance` stays free so the built-in bound can be restated as an invariant.
+        if BUILT_IN_RULES.contains(&self.name.as_str()) && self.name != "negative-balance" {
+            return Err(invalid(
+                format!("{at}.name"),
+                format!("`{}` is a built-in rule", self.name),
+            ));
+        }
+        let expression = Expression::parse(&self.expression)
+            .map_err(|e| invalid(format!("{at}.expression"), e.to_string()))?;
+        let when = match &self.when {
+            None => None,
+            Some(text) => Some(
+                Expression::parse(text)
+                    .map_err(|e| invalid(format!("{at}.when"), e.to_string()))?,
+            ),
+        };
+        Ok(Invariant {
+            rule: self.name.clone(),
+            severity: self.severity.unwrap_or(Severity::Critical),
+            expression,
+            when,
         })
     }
 }
@@ -413,6 +494,56 @@ mod tests {
             Config::from_json("[]"),
             Err(ConfigError::Syntax(_))
         ));
+    }
+
+    #[test]
+    fn invariants_are_parsed_at_load_and_errors_point_at_the_column() {
+        let config = Config::from_json(
+            r#"{"tables": {"Accounts": {"invariants": [
+                {"name": "closed-with-balance", "severity": "warning",
+                 "expression": "NEW.status <> 'closed' OR NEW.balance = 0"},
+                {"name": "balance-moves-by-amount", "expression": "NEW.balance = OLD.balance - NEW.lastAmount",
+                 "when": "attribute_exists(NEW.lastAmount)"}],
+                "disabled_rules": ["closed-with-balance"]}}}"#,
+        )
+        .unwrap();
+        let accounts = config.for_table("Accounts");
+        assert_eq!(accounts.invariants.len(), 2);
+        assert_eq!(accounts.invariants[0].severity, Severity::Warning);
+        assert_eq!(accounts.invariants[1].severity, Severity::Critical);
+        assert!(accounts.invariants[1].when.is_some());
+        assert!(!accounts.enabled("closed-with-balance"));
+
+        let cases = [
+            (
+                r#"{"tables": {"Accounts": {"invariants": [{"name": "x", "expression": "NEW.balance >= "}]}}}"#,
+                "tables.Accounts.invariants[0].expression: column 16: expected an attribute path",
+            ),
+            (
+                r#"{"defaults": {"invariants": [{"name": "x", "expression": "NEW.a = 1"}, {"name": "y", "expression": "NEW.a = 1", "when": "NEW.a + 'x' = 1"}]}}"#,
+                "defaults.invariants[1].when: column 9: arithmetic needs numbers",
+            ),
+            (
+                r#"{"defaults": {"invariants": [{"name": "Bad", "expression": "NEW.a = 1"}]}}"#,
+                "defaults.invariants[0].name: `Bad` is not a rule id",
+            ),
+            (
+                r#"{"defaults": {"invariants": [{"name": "lost-update", "expression": "NEW.a = 1"}]}}"#,
+                "defaults.invariants[0].name: `lost-update` is a built-in rule",
+            ),
+            (
+                r#"{"defaults": {"invariants": [{"name": "a", "expression": "NEW.a = 1"}, {"name": "a", "expression": "NEW.a = 2"}]}}"#,
+                "defaults.invariants[1].name: `a` is declared twice",
+            ),
+            (
+                r#"{"defaults": {"invariants": [{"name": "a"}]}}"#,
+                "defaults.invariants[0]",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = Config::from_json(json).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{json}: {err}");
+        }
     }
 
     #[test]

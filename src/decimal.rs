@@ -70,7 +70,7 @@ impl Decimal {
         if coefficient == 0 {
             return Decimal::ZERO;
         }
-        while coefficient % 10 == 0 {
+        while coefficient.is_multiple_of(10) {
             coefficient /= 10;
             exponent += 1;
         }

@@ -7,6 +7,8 @@
 //! - [`change`]: the domain record (`Change`), sequence numbers and item identity.
 //! - [`source`]: decodes Lambda DynamoDB Streams events, one record at a time, into `Change`s or
 //!   `MalformedRecord`s; only this module sees JSON event structure.
+//! - [`expr`]: declared conditions (ConditionExpression notation with `OLD.`/`NEW.`): lexer,
+//!   parser with column-pointing errors, exact evaluation on typed values.
 //! - [`config`]: the rule configuration (defaults plus per-table overrides), validated once.
 //! - [`audit`]: the pure core: per-item checkpoints, the rules (one file each), findings.
 //! - [`sink`]: turns findings into bytes: JSON Lines and the aligned text listing.
@@ -25,6 +27,7 @@ pub mod audit;
 pub mod change;
 pub mod config;
 pub mod decimal;
+pub mod expr;
 pub mod lambda;
 pub mod replay;
 pub mod scan;

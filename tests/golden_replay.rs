@@ -2,6 +2,10 @@
 //! binary and must print exactly the findings in `events/expected/<name>.jsonl`, with the exit
 //! code CONTRACT.md gives. A mismatch prints a line diff of the pretty-printed findings.
 //!
+//! Every scenario, and the whole directory, is replayed with `events/config/audit.json`: it only
+//! configures tables of their own for the opt-in rules (declared invariants, duplicate requests,
+//! transfers, ledgers), so the scenarios written for the defaults are unaffected.
+//!
 //! After a deliberate change, `UPDATE_GOLDEN=1 cargo test --test golden_replay` rewrites the
 //! expected files; review the git diff before committing it.
 
@@ -32,9 +36,25 @@ fn scenarios() -> Vec<(String, PathBuf)> {
     found
 }
 
+/// The configuration every scenario is replayed with.
+fn golden_config() -> String {
+    repo_root()
+        .join("events/config/audit.json")
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn check_scenario(name: &str, input: &Path) -> Result<(), String> {
+    let config = golden_config();
     let output = ddb_audit(
-        &["replay", "--format", "json", input.to_str().unwrap()],
+        &[
+            "replay",
+            "--config",
+            &config,
+            "--format",
+            "json",
+            input.to_str().unwrap(),
+        ],
         None,
     );
     let stdout =
@@ -104,7 +124,11 @@ fn every_built_in_rule_has_a_firing_scenario() {
 /// the result is the per-file expectations in file-name order.
 #[test]
 fn replaying_the_whole_directory_is_the_sum_of_its_files() {
-    let output = ddb_audit(&["replay", "--format", "json", "events/"], None);
+    let config = golden_config();
+    let output = ddb_audit(
+        &["replay", "--config", &config, "--format", "json", "events/"],
+        None,
+    );
     let actual = json_lines(&String::from_utf8(output.stdout).unwrap());
     let mut expected = Vec::new();
     for (name, path) in scenarios() {

@@ -146,12 +146,18 @@ async fn the_binary_publishes_exactly_the_expected_findings_of_each_bundled_even
     let api = std::sync::Arc::new(RuntimeApi::start());
     let log_path = std::env::temp_dir().join(format!("ddb-audit-lambda-{}.log", free_port()));
     let log = std::fs::File::create(&log_path).expect("log file");
+    // The configuration the golden replay uses (opt-in rules on tables of their own).
+    let golden_config = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("events/config/audit.json"),
+    )
+    .expect("events/config/audit.json");
     let function = start_function_logging_to(
         &api,
         &moto,
         &[
             ("FINDINGS_TOPIC_ARN", &topic.topic_arn),
             ("STATE_TABLE_NAME", &table),
+            ("AUDIT_CONFIG", &golden_config),
         ],
         Stdio::from(log),
     );

@@ -4,6 +4,7 @@
 //! settings and the item's checkpoint before the change.
 
 pub mod bounds;
+pub mod declared_invariant;
 pub mod history_gap;
 pub mod lost_update;
 pub mod malformed_record;
@@ -18,8 +19,8 @@ use crate::config::TableRules;
 use crate::decimal::Decimal;
 use crate::value::Image;
 
-/// Rule ids with fixed names (bounds are named by configuration; `negative-balance` is the
-/// default bound).
+/// Rule ids with fixed names (bounds and declared invariants are named by configuration;
+/// `negative-balance` is the default bound).
 pub const BUILT_IN_RULES: &[&str] = &[
     history_gap::RULE,
     missing_version::RULE,
@@ -67,4 +68,5 @@ pub fn check_all(context: &Context<'_, '_>, findings: &mut Vec<Finding>) {
         version_gap::check(context, findings);
     }
     bounds::check(context, findings);
+    declared_invariant::check(context, findings);
 }
