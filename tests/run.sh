@@ -31,6 +31,7 @@ stage "cargo test" cargo test --locked
 stage "SAM template checks" bash tests/template/check.sh
 stage "local stack (infra/)" bash tests/infra/check.sh
 stage "arm64 Lambda build" bash tests/lambda-build.sh
+stage "live scan and race lab" bash tests/race_lab/run.sh
 
 echo
 if ((failed > 0)); then
