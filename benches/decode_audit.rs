@@ -60,8 +60,8 @@ fn generate_batch(records: usize) -> Vec<u8> {
             format!(
                 concat!(
                     "{{\"id\":{{\"S\":\"acct-{a:06}\"}},\"version\":{{\"N\":\"{v}\"}},",
-                    "\"balance\":{{\"N\":\"{bi}.{bf:02}\"}},\"tier\":{{\"S\":\"gold\"}},",
-                    "\"lastRequestId\":{{\"S\":\"req-{req:08x}\"}}}}"
+                    "\"balance\":{{\"N\":\"{bi}.{bf:02}\"}},",
+                    "\"req\":{{\"S\":\"{req:x}\"}}}}"
                 ),
                 a = a,
                 v = v,
