@@ -602,3 +602,20 @@ fn configured_version_attribute_exemptions_and_switches() {
     ]);
     assert_eq!(found, rules(&[]));
 }
+
+#[test]
+fn odd_metadata_does_not_cost_a_record_its_audit() {
+    let mut run = Run::new();
+    let mut odd = record("MODIFY", "200", key("a"), acct("a", "1", "1"), acct("a", "-1", "2"));
+    odd["eventID"] = json!(17);
+    odd["userIdentity"] = json!("someone");
+    odd["dynamodb"]["ApproximateCreationDateTime"] = json!("2026-01-01T00:00:00Z");
+    odd["dynamodb"]["SizeBytes"] = json!("big");
+    odd["dynamodb"]["StreamViewType"] = json!(4);
+    odd["somethingNew"] = json!({"nested": [1, 2]});
+    let found = run.findings(vec![odd]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, "negative-balance");
+    assert_eq!(found[0].event_id, "");
+    assert_eq!(found[0].approximate_creation_time, None);
+}

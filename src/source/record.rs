@@ -186,6 +186,12 @@ fn optional<T>(field: Option<Lenient<T>>, path: &str, problems: &mut Vec<Problem
     }
 }
 
+/// Metadata the rules do not depend on (eventID, userIdentity, timestamps, sizes, view type): a
+/// wrong JSON type there is ignored rather than costing the whole record its audit.
+fn metadata<T>(field: Option<Lenient<T>>) -> Option<T> {
+    field?.ok()
+}
+
 fn required<T>(field: Option<Lenient<T>>, path: &str, problems: &mut Vec<Problem>) -> Option<T> {
     if field.is_none() {
         problems.push(Problem::new("missing").at(path));
@@ -196,10 +202,10 @@ fn required<T>(field: Option<Lenient<T>>, path: &str, problems: &mut Vec<Problem
 impl<'de> RecordFields<'de> {
     fn finish(self, index: usize) -> Record<'de> {
         let mut problems: Vec<Problem> = Vec::new();
-        let event_id = optional(self.event_id, "eventID", &mut problems);
+        let event_id = metadata(self.event_id);
         let event_name_text = required(self.event_name, "eventName", &mut problems);
         let stream_arn = required(self.stream_arn, "eventSourceARN", &mut problems);
-        let identity = optional(self.user_identity, "userIdentity", &mut problems);
+        let identity = metadata(self.user_identity);
         let stream = required(self.dynamodb, "dynamodb", &mut problems);
 
         let event_name = event_name_text.as_deref().and_then(|text| {
@@ -243,15 +249,11 @@ impl<'de> RecordFields<'de> {
             });
             new_image = optional(s.new_image, "dynamodb.NewImage", &mut problems);
             old_image = optional(s.old_image, "dynamodb.OldImage", &mut problems);
-            approximate_creation_time = optional(
-                s.approximate_creation_time,
-                "dynamodb.ApproximateCreationDateTime",
-                &mut problems,
-            )
-            .map(JsonNumber::as_f64);
-            stream_view_type =
-                optional(s.stream_view_type, "dynamodb.StreamViewType", &mut problems);
-            optional(s.size_bytes, "dynamodb.SizeBytes", &mut problems);
+            approximate_creation_time =
+                metadata(s.approximate_creation_time).map(JsonNumber::as_f64);
+            stream_view_type = metadata(s.stream_view_type);
+            // SizeBytes is decoded only to be skipped cheaply; nothing reads it.
+            let _ = metadata(s.size_bytes);
         }
 
         let item = match (&table, &keys) {
