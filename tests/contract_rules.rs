@@ -606,7 +606,13 @@ fn configured_version_attribute_exemptions_and_switches() {
 #[test]
 fn odd_metadata_does_not_cost_a_record_its_audit() {
     let mut run = Run::new();
-    let mut odd = record("MODIFY", "200", key("a"), acct("a", "1", "1"), acct("a", "-1", "2"));
+    let mut odd = record(
+        "MODIFY",
+        "200",
+        key("a"),
+        acct("a", "1", "1"),
+        acct("a", "-1", "2"),
+    );
     odd["eventID"] = json!(17);
     odd["userIdentity"] = json!("someone");
     odd["dynamodb"]["ApproximateCreationDateTime"] = json!("2026-01-01T00:00:00Z");
