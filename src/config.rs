@@ -67,6 +67,16 @@ pub struct Invariant {
     pub when: Option<Expression>,
 }
 
+/// `duplicate-request`: which attribute carries the request id, and which attributes a request
+/// moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DuplicateRequest {
+    pub request_attribute: String,
+    pub watched_attributes: Vec<String>,
+    /// How many recent requests each item's checkpoint remembers.
+    pub remember: usize,
+}
+
 /// The resolved settings for one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRules {
@@ -79,6 +89,8 @@ pub struct TableRules {
     pub severities: BTreeMap<String, Severity>,
     pub context_attributes: Vec<String>,
     pub invariants: Vec<Invariant>,
+    /// `None`: the rule is off for the table.
+    pub duplicate_request: Option<DuplicateRequest>,
 }
 
 impl TableRules {
@@ -115,6 +127,7 @@ impl Default for TableRules {
             severities: BTreeMap::new(),
             context_attributes: Vec::new(),
             invariants: Vec::new(),
+            duplicate_request: None,
         }
     }
 }
@@ -187,6 +200,15 @@ struct TableSettings {
     severities: Option<BTreeMap<String, Severity>>,
     context_attributes: Option<Vec<String>>,
     invariants: Option<Vec<InvariantSettings>>,
+    duplicate_request: Option<DuplicateRequestSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DuplicateRequestSettings {
+    request_attribute: String,
+    watched_attributes: Vec<String>,
+    remember: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,6 +333,9 @@ impl TableSettings {
                 rules.invariants.push(invariant);
             }
         }
+        if let Some(settings) = &self.duplicate_request {
+            rules.duplicate_request = Some(settings.resolve(&format!("{at}.duplicate_request"))?);
+        }
         if let Some(disabled) = &self.disabled_rules {
             for (i, rule) in disabled.iter().enumerate() {
                 let known = BUILT_IN_RULES.contains(&rule.as_str())
@@ -364,6 +389,45 @@ impl BoundSettings {
             max: self.max,
             rule,
             severity: self.severity.unwrap_or(Severity::Critical),
+        })
+    }
+}
+
+/// The most request ids one checkpoint may hold: a checkpoint item must stay far below
+/// DynamoDB's 400 KB item limit.
+const MAX_REMEMBERED_REQUESTS: usize = 1000;
+
+impl DuplicateRequestSettings {
+    fn resolve(&self, at: &str) -> Result<DuplicateRequest, ConfigError> {
+        if self.request_attribute.is_empty() {
+            return Err(invalid(
+                format!("{at}.request_attribute"),
+                "must not be empty",
+            ));
+        }
+        if self.watched_attributes.is_empty() {
+            return Err(invalid(
+                format!("{at}.watched_attributes"),
+                "name at least one attribute a request moves",
+            ));
+        }
+        if let Some(i) = self.watched_attributes.iter().position(|a| a.is_empty()) {
+            return Err(invalid(
+                format!("{at}.watched_attributes[{i}]"),
+                "must not be empty",
+            ));
+        }
+        let remember = self.remember.unwrap_or(32);
+        if !(1..=MAX_REMEMBERED_REQUESTS).contains(&remember) {
+            return Err(invalid(
+                format!("{at}.remember"),
+                format!("must be between 1 and {MAX_REMEMBERED_REQUESTS}, not {remember}"),
+            ));
+        }
+        Ok(DuplicateRequest {
+            request_attribute: self.request_attribute.clone(),
+            watched_attributes: self.watched_attributes.clone(),
+            remember,
         })
     }
 }
@@ -538,6 +602,18 @@ mod tests {
             (
                 r#"{"defaults": {"invariants": [{"name": "a"}]}}"#,
                 "defaults.invariants[0]",
+            ),
+            (
+                r#"{"tables": {"T": {"duplicate_request": {"request_attribute": "r", "watched_attributes": []}}}}"#,
+                "tables.T.duplicate_request.watched_attributes: name at least one",
+            ),
+            (
+                r#"{"tables": {"T": {"duplicate_request": {"request_attribute": "", "watched_attributes": ["b"]}}}}"#,
+                "tables.T.duplicate_request.request_attribute: must not be empty",
+            ),
+            (
+                r#"{"tables": {"T": {"duplicate_request": {"request_attribute": "r", "watched_attributes": ["b"], "remember": 0}}}}"#,
+                "tables.T.duplicate_request.remember: must be between",
             ),
         ];
         for (json, want) in cases {

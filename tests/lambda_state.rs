@@ -186,6 +186,7 @@ async fn a_stale_checkpoint_write_loses_against_a_newer_one() {
         sequence_number: SequenceNumber::parse(s).expect("seq"),
         image: ImageState::Unknown,
         removed_version: None,
+        applied_requests: Vec::new(),
     };
     // 40-digit sequence numbers: more digits than a DynamoDB number holds.
     let newer = at("1000000000000000000000000000000000000002");
@@ -260,4 +261,60 @@ async fn checkpoints_of_more_than_a_hundred_items_load_in_batches() {
         again.metrics.redeliveries_skipped, 250,
         "all 250 checkpoints were loaded"
     );
+}
+
+fn with_request(mut image: serde_json::Value, request: &str) -> serde_json::Value {
+    image["lastRequestId"] = serde_json::json!({ "S": request });
+    image
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_applied_again_in_a_later_invocation_is_found_through_the_checkpoint() {
+    let moto = Moto::start();
+    let sdk = sdk_config(&moto.endpoint).await;
+    let topic = topic_with_queue(&sdk, false).await;
+    let table = state_table(&sdk).await;
+    let config = ddb_stream_audit::Config::from_json(
+        r#"{"defaults": {"duplicate_request": {"request_attribute": "lastRequestId", "watched_attributes": ["balance"]}}}"#,
+    )
+    .unwrap();
+    let handler = Handler::new(
+        Auditor::new(config),
+        SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &topic.topic_arn),
+        DynamoStateStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table),
+        Duration::from_secs(1),
+    );
+    let first = event(vec![record(
+        "Purses",
+        100,
+        "MODIFY",
+        "acc-7",
+        Some(with_request(account("acc-7", 1, 100), "req-0")),
+        Some(with_request(account("acc-7", 2, 70), "req-1")),
+    )]);
+    // The retry of req-1 lands in a later invocation.
+    let second = event(vec![record(
+        "Purses",
+        200,
+        "MODIFY",
+        "acc-7",
+        Some(with_request(account("acc-7", 2, 70), "req-1")),
+        Some(with_request(account("acc-7", 3, 40), "req-1")),
+    )]);
+    assert!(handler.handle(&first, None).await.published.is_empty());
+    let outcome = handler.handle(&second, None).await;
+    assert!(outcome.response.batch_item_failures.is_empty());
+    let received = topic.drain().await;
+    let rules: Vec<String> = received
+        .iter()
+        .map(|m| m.attributes["rule"].clone())
+        .collect();
+    assert_eq!(rules, ["duplicate-request"]);
+    assert_eq!(
+        received[0].finding()["evidence"]["first_applied_sequence_number"],
+        seq(100)
+    );
+    // Re-delivering the second batch adds nothing.
+    handler.handle(&second, None).await;
+    assert!(topic.drain().await.is_empty());
 }

@@ -82,7 +82,12 @@ impl Auditor {
             };
             rules::check_all(&context, &mut findings);
         }
-        let next = next_state(change, &table_rules.version_attribute, previous);
+        let mut next = next_state(change, &table_rules.version_attribute, previous);
+        next.applied_requests = rules::duplicate_request::remembered(
+            change,
+            table_rules.duplicate_request.as_ref(),
+            previous,
+        );
         state.insert(change.item.clone(), next);
         Outcome {
             verdict: Verdict::Audited,
@@ -100,12 +105,16 @@ impl Auditor {
                 // The content after this record is unknown: the next record has nothing to be
                 // compared with, exactly like the first record of an item.
                 let removed_version = previous.and_then(|p| p.removed_version);
+                let applied_requests = previous
+                    .map(|p| p.applied_requests.clone())
+                    .unwrap_or_default();
                 state.insert(
                     item.clone(),
                     ItemState {
                         sequence_number: sequence_number.clone(),
                         image: ImageState::Unknown,
                         removed_version,
+                        applied_requests,
                     },
                 );
             }
@@ -155,5 +164,6 @@ fn next_state(
         sequence_number: change.sequence_number.clone(),
         image,
         removed_version,
+        applied_requests: Vec::new(),
     }
 }

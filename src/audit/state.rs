@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::rules::duplicate_request::AppliedRequest;
 use crate::change::{ItemId, SequenceNumber};
 use crate::decimal::Decimal;
 use crate::value::Digest;
@@ -38,6 +39,10 @@ pub struct ItemState {
     /// The version in the OldImage of the latest REMOVE, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub removed_version: Option<Decimal>,
+    /// Recent requests that moved a watched attribute (`duplicate-request`), oldest first.
+    /// Defaulted so checkpoints written before the rule existed still load.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applied_requests: Vec<AppliedRequest>,
 }
 
 /// Checkpoints of every item seen so far (or loaded for this batch).
@@ -101,6 +106,10 @@ mod tests {
                 version: Some(Decimal::parse("12345678901234567890123456789012345678").unwrap()),
             },
             removed_version: Some(Decimal::parse("3").unwrap()),
+            applied_requests: vec![AppliedRequest {
+                request: Digest(7),
+                sequence_number: SequenceNumber::parse("100").unwrap(),
+            }],
         };
         let json = serde_json::to_string(&state).unwrap();
         assert!(
@@ -109,5 +118,12 @@ mod tests {
         );
         let back: ItemState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn checkpoints_written_before_duplicate_request_still_load() {
+        let old = r#"{"sequence_number":"100","image":{"state":"absent"}}"#;
+        let state: ItemState = serde_json::from_str(old).unwrap();
+        assert!(state.applied_requests.is_empty());
     }
 }

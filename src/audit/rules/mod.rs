@@ -5,6 +5,7 @@
 
 pub mod bounds;
 pub mod declared_invariant;
+pub mod duplicate_request;
 pub mod history_gap;
 pub mod lost_update;
 pub mod malformed_record;
@@ -29,6 +30,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     version_gap::RULE,
     malformed_record::RULE,
     "negative-balance",
+    duplicate_request::RULE,
 ];
 
 /// What a rule sees.
@@ -66,6 +68,9 @@ pub fn check_all(context: &Context<'_, '_>, findings: &mut Vec<Finding>) {
     }
     if enabled(version_gap::RULE) {
         version_gap::check(context, findings);
+    }
+    if enabled(duplicate_request::RULE) {
+        duplicate_request::check(context, findings);
     }
     bounds::check(context, findings);
     declared_invariant::check(context, findings);
