@@ -77,6 +77,15 @@ pub struct DuplicateRequest {
     pub remember: usize,
 }
 
+/// `unbalanced-transfer`: which attribute names the transfer, which attribute it conserves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub transfer_attribute: String,
+    pub conserved_attribute: String,
+    /// Stream seconds after a transfer's first leg before it must balance.
+    pub grace_seconds: i64,
+}
+
 /// The resolved settings for one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRules {
@@ -91,6 +100,8 @@ pub struct TableRules {
     pub invariants: Vec<Invariant>,
     /// `None`: the rule is off for the table.
     pub duplicate_request: Option<DuplicateRequest>,
+    /// `None`: the table's records are never transfer legs.
+    pub transfer: Option<Transfer>,
 }
 
 impl TableRules {
@@ -128,6 +139,7 @@ impl Default for TableRules {
             context_attributes: Vec::new(),
             invariants: Vec::new(),
             duplicate_request: None,
+            transfer: None,
         }
     }
 }
@@ -201,6 +213,15 @@ struct TableSettings {
     context_attributes: Option<Vec<String>>,
     invariants: Option<Vec<InvariantSettings>>,
     duplicate_request: Option<DuplicateRequestSettings>,
+    transfer: Option<TransferSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferSettings {
+    transfer_attribute: String,
+    conserved_attribute: String,
+    grace_seconds: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,6 +357,9 @@ impl TableSettings {
         if let Some(settings) = &self.duplicate_request {
             rules.duplicate_request = Some(settings.resolve(&format!("{at}.duplicate_request"))?);
         }
+        if let Some(settings) = &self.transfer {
+            rules.transfer = Some(settings.resolve(&format!("{at}.transfer"))?);
+        }
         if let Some(disabled) = &self.disabled_rules {
             for (i, rule) in disabled.iter().enumerate() {
                 let known = BUILT_IN_RULES.contains(&rule.as_str())
@@ -428,6 +452,35 @@ impl DuplicateRequestSettings {
             request_attribute: self.request_attribute.clone(),
             watched_attributes: self.watched_attributes.clone(),
             remember,
+        })
+    }
+}
+
+impl TransferSettings {
+    fn resolve(&self, at: &str) -> Result<Transfer, ConfigError> {
+        if self.transfer_attribute.is_empty() {
+            return Err(invalid(
+                format!("{at}.transfer_attribute"),
+                "must not be empty",
+            ));
+        }
+        if self.conserved_attribute.is_empty() {
+            return Err(invalid(
+                format!("{at}.conserved_attribute"),
+                "must not be empty",
+            ));
+        }
+        let grace_seconds = self.grace_seconds.unwrap_or(300);
+        if !(0..=7 * 24 * 3600).contains(&grace_seconds) {
+            return Err(invalid(
+                format!("{at}.grace_seconds"),
+                format!("must be between 0 and 604800 (a week), not {grace_seconds}"),
+            ));
+        }
+        Ok(Transfer {
+            transfer_attribute: self.transfer_attribute.clone(),
+            conserved_attribute: self.conserved_attribute.clone(),
+            grace_seconds,
         })
     }
 }
@@ -614,6 +667,14 @@ mod tests {
             (
                 r#"{"tables": {"T": {"duplicate_request": {"request_attribute": "r", "watched_attributes": ["b"], "remember": 0}}}}"#,
                 "tables.T.duplicate_request.remember: must be between",
+            ),
+            (
+                r#"{"tables": {"T": {"transfer": {"transfer_attribute": "t", "conserved_attribute": "b", "grace_seconds": -1}}}}"#,
+                "tables.T.transfer.grace_seconds: must be between",
+            ),
+            (
+                r#"{"tables": {"T": {"transfer": {"transfer_attribute": "", "conserved_attribute": "b"}}}}"#,
+                "tables.T.transfer.transfer_attribute: must not be empty",
             ),
         ];
         for (json, want) in cases {

@@ -128,11 +128,21 @@ impl Replay {
         Ok(())
     }
 
-    /// Reads and audits every input in order.
+    /// Reads and audits every input in order, then ends the stream ([`Replay::finish`]).
     pub fn run(&mut self, inputs: &[Input], sink: &mut dyn FindingSink) -> Result<(), ReplayError> {
         for input in inputs {
             let bytes = read_input(input)?;
             self.batch(&input.name(), &bytes, sink)?;
+        }
+        self.finish(sink)
+    }
+
+    /// The end of the replayed stream: reports what is still open (unbalanced transfers).
+    pub fn finish(&mut self, sink: &mut dyn FindingSink) -> Result<(), ReplayError> {
+        let findings = self.auditor.finish(&mut self.state);
+        self.summary.add_findings(&findings);
+        for finding in &findings {
+            sink.emit(finding).map_err(ReplayError::Output)?;
         }
         Ok(())
     }

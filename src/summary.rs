@@ -40,6 +40,13 @@ impl Summary {
         }
     }
 
+    /// Counts findings that belong to no record (the end-of-stream flush).
+    pub fn add_findings(&mut self, findings: &[Finding]) {
+        for finding in findings {
+            self.add_finding(finding);
+        }
+    }
+
     fn add_finding(&mut self, finding: &Finding) {
         *self
             .findings_by_rule

@@ -72,7 +72,14 @@ impl Auditor {
             };
         }
         let table_rules = self.config.for_table(&change.table);
-        let mut findings = Vec::new();
+        // Stream time moved on: transfers past their grace period settle first (they are older).
+        let mut findings = match rules::unbalanced_transfer::stream_seconds(change) {
+            Some(now) if !state.transfers.is_empty() => {
+                rules::unbalanced_transfer::settle(&self.config, &mut state.transfers, Some(now))
+            }
+            _ => Vec::new(),
+        };
+        let previous = state.get(&change.item);
         // A deletion by Time to Live is DynamoDB's own doing, never an application race.
         if !change.ttl_delete {
             let context = rules::Context {
@@ -81,7 +88,11 @@ impl Auditor {
                 previous,
             };
             rules::check_all(&context, &mut findings);
+            if let Some(transfer) = &table_rules.transfer {
+                rules::unbalanced_transfer::record_leg(change, transfer, &mut state.transfers);
+            }
         }
+        let previous = state.get(&change.item);
         let mut next = next_state(change, &table_rules.version_attribute, previous);
         next.applied_requests = rules::duplicate_request::remembered(
             change,
@@ -93,6 +104,13 @@ impl Auditor {
             verdict: Verdict::Audited,
             findings,
         }
+    }
+
+    /// Ends the audited stream: settles every pending transfer and reports those still
+    /// unbalanced. `ddb-audit replay` calls it after its last file; the Lambda never does (its
+    /// stream has no end).
+    pub fn finish(&self, state: &mut AuditState) -> Vec<Finding> {
+        rules::unbalanced_transfer::settle(&self.config, &mut state.transfers, None)
     }
 
     fn audit_malformed(&self, malformed: &MalformedRecord, state: &mut AuditState) -> Outcome {

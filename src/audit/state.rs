@@ -5,11 +5,12 @@
 //! which may hold personal data): the newest audited sequence number, a digest of the newest
 //! image for `history-gap`, and the version at the last removal for `version-regression`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::audit::rules::duplicate_request::AppliedRequest;
+use crate::audit::rules::unbalanced_transfer::PendingTransfer;
 use crate::change::{ItemId, SequenceNumber};
 use crate::decimal::Decimal;
 use crate::value::Digest;
@@ -45,10 +46,14 @@ pub struct ItemState {
     pub applied_requests: Vec<AppliedRequest>,
 }
 
-/// Checkpoints of every item seen so far (or loaded for this batch).
+/// Checkpoints of every item seen so far (or loaded for this batch), and the state of rules that
+/// span items: transfers whose legs are still being collected, by transfer id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditState {
     items: HashMap<ItemId, ItemState>,
+    /// `unbalanced-transfer`: open transfers by transfer id (serializable, so a shell can keep
+    /// them between runs).
+    pub transfers: BTreeMap<String, PendingTransfer>,
 }
 
 impl AuditState {
@@ -81,6 +86,7 @@ impl FromIterator<(ItemId, ItemState)> for AuditState {
     fn from_iter<I: IntoIterator<Item = (ItemId, ItemState)>>(iter: I) -> Self {
         AuditState {
             items: iter.into_iter().collect(),
+            transfers: BTreeMap::new(),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod history_gap;
 pub mod lost_update;
 pub mod malformed_record;
 pub mod missing_version;
+pub mod unbalanced_transfer;
 pub mod version_gap;
 pub mod version_regression;
 
@@ -31,6 +32,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     malformed_record::RULE,
     "negative-balance",
     duplicate_request::RULE,
+    unbalanced_transfer::RULE,
 ];
 
 /// What a rule sees.
