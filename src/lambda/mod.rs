@@ -140,10 +140,16 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
                 return Invocation::default();
             }
         };
-        let stop_at = deadline.map(|d| d.checked_sub(self.deadline_margin).unwrap_or(d));
+        // The margin never takes more than a fifth of the time this invocation has: with Lambda's
+        // default 3 s timeout a fixed 3 s margin would leave no time to work at all.
+        let margin = deadline.map_or(self.deadline_margin, |d| {
+            self.deadline_margin
+                .min(d.saturating_duration_since(Instant::now()) / 5)
+        });
+        let stop_at = deadline.map(|d| d.checked_sub(margin).unwrap_or(d));
         // Finished work is worth saving: checkpoint writes may use part of the margin.
-        let save_stop_at = deadline.map(|d| d.checked_sub(self.deadline_margin / 3).unwrap_or(d));
-        let margin_ms = self.deadline_margin.as_millis() as u64;
+        let save_stop_at = deadline.map(|d| d.checked_sub(margin / 3).unwrap_or(d));
+        let margin_ms = margin.as_millis() as u64;
         let mut run = Run::new(&records);
 
         if records.is_empty() {

@@ -74,9 +74,13 @@ pub async fn invoke<P: FindingPublisher, S: StateStore>(
     event: LambdaEvent<Box<RawValue>>,
 ) -> Result<DynamoDbEventResponse, super::LambdaError> {
     let now_ms = epoch_ms();
-    let deadline = (event.context.deadline > 0).then(|| {
-        Instant::now() + Duration::from_millis(event.context.deadline.saturating_sub(now_ms))
-    });
+    let deadline = remaining_ms(event.context.deadline, now_ms)
+        .map(|ms| Instant::now() + Duration::from_millis(ms));
+    tracing::debug!(
+        deadline_ms = event.context.deadline,
+        now_ms,
+        "invocation deadline"
+    );
     let request_id = event.context.request_id.clone();
     let payload = event.payload.get().as_bytes();
     let outcome = handler.handle(payload, deadline).await;
@@ -105,4 +109,31 @@ fn epoch_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Time left in the invocation. Lambda sends the deadline as epoch milliseconds; `cargo lambda
+/// watch` sends the timeout itself (`600000`). A value before 2001 cannot be an epoch deadline,
+/// so it is taken as a relative timeout rather than as a deadline long past (which would stop
+/// every invocation before it starts). Zero means no deadline is known.
+fn remaining_ms(deadline_ms: u64, now_ms: u64) -> Option<u64> {
+    const EPOCH_2001_MS: u64 = 978_307_200_000;
+    match deadline_ms {
+        0 => None,
+        relative if relative < EPOCH_2001_MS => Some(relative),
+        absolute => Some(absolute.saturating_sub(now_ms)),
+    }
+}
+
+#[cfg(test)]
+mod deadline_tests {
+    use super::remaining_ms;
+
+    #[test]
+    fn epoch_deadlines_and_relative_timeouts() {
+        let now = 1_796_421_086_868;
+        assert_eq!(remaining_ms(now + 2_500, now), Some(2_500));
+        assert_eq!(remaining_ms(now - 10, now), Some(0));
+        assert_eq!(remaining_ms(600_000, now), Some(600_000));
+        assert_eq!(remaining_ms(0, now), None);
+    }
 }
