@@ -185,9 +185,11 @@ async fn the_deadline_stops_work_with_a_margin_and_reports_the_rest() {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let outcome = handler.handle(&three_records(), Some(deadline)).await;
     let took = started.elapsed();
+    // The margin is at most a fifth of the time left (0.4 s of 2 s here): work stops before
+    // the deadline, not after the publisher's 30 s.
     assert!(
-        took < Duration::from_millis(1500),
-        "stopped at the margin, took {took:?}"
+        took < Duration::from_secs(2),
+        "stopped before the deadline, took {took:?}"
     );
     assert_eq!(resume_points(&outcome), [Some(seq(100))]);
     assert!(matches!(
