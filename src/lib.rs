@@ -38,6 +38,6 @@ pub mod time;
 pub mod value;
 
 pub use audit::finding::{Finding, Severity};
-pub use audit::state::AuditState;
+pub use audit::state::{AuditState, SharedState};
 pub use audit::{Auditor, Outcome, Verdict};
 pub use config::Config;

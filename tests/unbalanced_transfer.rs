@@ -45,7 +45,7 @@ fn legs_in_separate_batches_and_items_balance() {
         )
         .is_empty()
     );
-    assert_eq!(state.transfers.len(), 1);
+    assert_eq!(state.shared.transfers.len(), 1);
     assert!(
         batch(
             &auditor,
@@ -63,7 +63,7 @@ fn legs_in_separate_batches_and_items_balance() {
         )
         .is_empty()
     );
-    assert!(!state.transfers.contains_key("t1"));
+    assert!(!state.shared.transfers.contains_key("t1"));
 }
 
 #[test]
@@ -78,8 +78,8 @@ fn a_redelivered_leg_counts_once_and_an_unbalanced_transfer_is_reported_once() {
         &mut state,
         vec![debit, leg("200", "b", 0, 30, "t2", 1010)],
     );
-    assert_eq!(state.transfers["t2"].legs.len(), 2);
-    assert_eq!(state.transfers["t2"].sum.to_string(), "-10");
+    assert_eq!(state.shared.transfers["t2"].legs.len(), 2);
+    assert_eq!(state.shared.transfers["t2"].sum.to_string(), "-10");
     // Not yet due at 1060 (grace is 60 s after the first leg at 1000).
     assert!(batch(&auditor, &mut state, vec![leg("300", "c", 1, 2, "x", 1060)]).is_empty());
     let found = batch(&auditor, &mut state, vec![leg("400", "c", 2, 3, "y", 1061)]);
@@ -105,10 +105,10 @@ fn open_transfers_are_reported_at_the_end_and_survive_serialization() {
         &mut state,
         vec![leg("100", "a", 100, 50, "t3", 1000)],
     );
-    let json = serde_json::to_string(&state.transfers).unwrap();
+    let json = serde_json::to_string(&state.shared).unwrap();
     let mut restored = AuditState::new();
-    restored.transfers = serde_json::from_str(&json).unwrap();
-    assert_eq!(restored.transfers, state.transfers);
+    restored.shared = serde_json::from_str(&json).unwrap();
+    assert_eq!(restored.shared.transfers, state.shared.transfers);
     let found = auditor.finish(&mut restored);
     assert_eq!(found.len(), 1);
     assert!(
@@ -116,7 +116,7 @@ fn open_transfers_are_reported_at_the_end_and_survive_serialization() {
         "{}",
         found[0].message
     );
-    assert!(restored.transfers.is_empty());
+    assert!(restored.shared.transfers.is_empty());
     // Without a `transfer` setting nothing is collected.
     let mut plain = AuditState::new();
     batch(
@@ -124,5 +124,5 @@ fn open_transfers_are_reported_at_the_end_and_survive_serialization() {
         &mut plain,
         vec![leg("100", "a", 100, 50, "t3", 1000)],
     );
-    assert!(plain.transfers.is_empty());
+    assert!(plain.shared.transfers.is_empty());
 }

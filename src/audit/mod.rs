@@ -74,9 +74,11 @@ impl Auditor {
         let table_rules = self.config.for_table(&change.table);
         // Stream time moved on: transfers past their grace period settle first (they are older).
         let mut findings = match rules::unbalanced_transfer::stream_seconds(change) {
-            Some(now) if !state.transfers.is_empty() => {
-                rules::unbalanced_transfer::settle(&self.config, &mut state.transfers, Some(now))
-            }
+            Some(now) if !state.shared.transfers.is_empty() => rules::unbalanced_transfer::settle(
+                &self.config,
+                &mut state.shared.transfers,
+                Some(now),
+            ),
             _ => Vec::new(),
         };
         let previous = state.get(&change.item);
@@ -89,7 +91,11 @@ impl Auditor {
             };
             rules::check_all(&context, &mut findings);
             if let Some(transfer) = &table_rules.transfer {
-                rules::unbalanced_transfer::record_leg(change, transfer, &mut state.transfers);
+                rules::unbalanced_transfer::record_leg(
+                    change,
+                    transfer,
+                    &mut state.shared.transfers,
+                );
             }
         }
         let previous = state.get(&change.item);
@@ -110,7 +116,7 @@ impl Auditor {
     /// unbalanced. `ddb-audit replay` calls it after its last file; the Lambda never does (its
     /// stream has no end).
     pub fn finish(&self, state: &mut AuditState) -> Vec<Finding> {
-        rules::unbalanced_transfer::settle(&self.config, &mut state.transfers, None)
+        rules::unbalanced_transfer::settle(&self.config, &mut state.shared.transfers, None)
     }
 
     fn audit_malformed(&self, malformed: &MalformedRecord, state: &mut AuditState) -> Outcome {

@@ -46,14 +46,38 @@ pub struct ItemState {
     pub applied_requests: Vec<AppliedRequest>,
 }
 
+/// The state of rules that span items (not owned by any one item's checkpoint), as one
+/// serializable value: the CLI keeps it in memory across files, the Lambda loads it from and
+/// saves it to the state table (one item per table, written with optimistic locking; see
+/// docs/LAMBDA.md), so a rule's state survives invocations and shards without the shell knowing
+/// the rule.
+///
+/// Adding a rule's map is one field, `#[serde(default, skip_serializing_if = "BTreeMap::is_empty")]`
+/// plus its type: nothing else to change. `default` lets state saved before the field existed
+/// still load; skipping empty maps keeps the stored item small. Keep values compact (the whole
+/// struct is one DynamoDB item, 400 KB at most) and bounded by the rule (settle or forget old
+/// entries). Use `BTreeMap` so the serialized form is stable.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SharedState {
+    /// `unbalanced-transfer`: open transfers by transfer id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub transfers: BTreeMap<String, PendingTransfer>,
+}
+
+impl SharedState {
+    /// Nothing pending in any rule (the shell may then skip storing it).
+    pub fn is_empty(&self) -> bool {
+        *self == SharedState::default()
+    }
+}
+
 /// Checkpoints of every item seen so far (or loaded for this batch), and the state of rules that
-/// span items: transfers whose legs are still being collected, by transfer id.
+/// span items ([`SharedState`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditState {
     items: HashMap<ItemId, ItemState>,
-    /// `unbalanced-transfer`: open transfers by transfer id (serializable, so a shell can keep
-    /// them between runs).
-    pub transfers: BTreeMap<String, PendingTransfer>,
+    /// Cross-item rule state; the shell loads and saves it as a whole.
+    pub shared: SharedState,
 }
 
 impl AuditState {
@@ -86,7 +110,7 @@ impl FromIterator<(ItemId, ItemState)> for AuditState {
     fn from_iter<I: IntoIterator<Item = (ItemId, ItemState)>>(iter: I) -> Self {
         AuditState {
             items: iter.into_iter().collect(),
-            transfers: BTreeMap::new(),
+            shared: SharedState::default(),
         }
     }
 }
@@ -124,6 +148,16 @@ mod tests {
         );
         let back: ItemState = serde_json::from_str(&json).unwrap();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn shared_state_round_trips_and_older_or_empty_forms_load() {
+        let empty: SharedState = serde_json::from_str("{}").unwrap();
+        assert!(empty.is_empty());
+        assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
+        // A field this build does not know (written by a newer one) is ignored, not an error.
+        let newer: SharedState = serde_json::from_str(r#"{"future_map":{"a":1}}"#).unwrap();
+        assert!(newer.is_empty());
     }
 
     #[test]
