@@ -43,7 +43,11 @@ pub fn condition(c: &Condition, images: &Images<'_, '_>) -> bool {
     match c {
         Condition::Compare(a, op, b) => match (operand(a, images), operand(b, images)) {
             (Some(a), Some(b)) => compare(a, *op, b),
-            _ => false,
+            // As in DynamoDB: a missing attribute is not equal to a value that is there
+            // (`status <> 'closed'` holds for an item without a status); every other comparison
+            // with a missing operand is false.
+            (Some(_), None) | (None, Some(_)) => *op == Comparator::Ne,
+            (None, None) => false,
         },
         Condition::Between(a, low, high) => {
             match (
@@ -280,10 +284,11 @@ mod tests {
     }
 
     #[test]
-    fn missing_operands_make_comparisons_false() {
+    fn missing_operands_make_comparisons_false_but_not_equal() {
         let new = image(vec![("balance", n("-5"))]);
         assert!(!holds("NEW.status = 'closed'", None, Some(&new)));
-        assert!(!holds("NEW.status <> 'closed'", None, Some(&new)));
+        assert!(holds("NEW.status <> 'closed'", None, Some(&new)));
+        assert!(!holds("NEW.status <> OLD.status", None, Some(&new)));
         assert!(!holds("OLD.balance >= 0", None, Some(&new)));
         assert!(holds("attribute_not_exists(NEW.status)", None, Some(&new)));
         assert!(!holds("attribute_exists(OLD.balance)", None, Some(&new)));

@@ -11,8 +11,8 @@
 //! skipped for INSERTs and for NEW_IMAGE streams, a rule reading `NEW.` for REMOVEs and OLD_IMAGE
 //! streams. Then, if `when` is given and does not hold, it is skipped; otherwise a false
 //! `expression` is a finding. Inside an image a missing attribute follows DynamoDB: a comparison
-//! with it is false (so `NEW.status <> 'closed'` is false when there is no status; write
-//! `attribute_not_exists(NEW.status) OR ...` if that should pass).
+//! with it is false, except `<>` against a present value, which is true (so
+//! `NEW.status <> 'closed'` holds when there is no status).
 //!
 //! Evidence: the old and new values of every top-level attribute the invariant reads, and the
 //! expression (and `when`) text.
