@@ -25,13 +25,21 @@ pub enum LambdaError {
     /// The invocation deadline came within the safety margin; the rest is left for a retry.
     #[error("stopped {margin_ms} ms before the invocation deadline during {phase}")]
     Deadline { phase: &'static str, margin_ms: u64 },
+    /// Another invocation stored the shared (cross-item) state after this one loaded revision
+    /// `expected_rev`: the batch must be audited again against the new state.
+    #[error(
+        "the shared state was changed by a concurrent invocation after revision {expected_rev} was loaded"
+    )]
+    SharedStateConflict { expected_rev: u64 },
 }
 
 impl LambdaError {
     pub fn retry(&self) -> Retry {
         match self {
             LambdaError::Aws { retry, .. } => *retry,
-            LambdaError::Deadline { .. } => Retry::CanHelp,
+            LambdaError::Deadline { .. } | LambdaError::SharedStateConflict { .. } => {
+                Retry::CanHelp
+            }
         }
     }
 

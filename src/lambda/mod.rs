@@ -5,10 +5,13 @@
 //! tests run it against in-memory fakes or against the real AWS SDK talking to an emulator.
 //!
 //! Effects are ordered so that a crash at any point loses no finding:
-//! load checkpoints -> audit (pure) -> look up which finding ids an earlier attempt already
-//! published -> publish the rest -> write their de-duplication records -> write checkpoints, only
-//! up to the first record not fully handled. A record is fully handled when each of its findings
-//! is on the topic and recorded as published. docs/LAMBDA.md explains the duplicate window left.
+//! load checkpoints and the shared (cross-item) state -> audit (pure) -> look up which finding
+//! ids an earlier attempt already published -> publish the rest -> write their de-duplication
+//! records -> write the shared state (conditional on its revision) -> write checkpoints, only up
+//! to the first record not fully handled. A record is fully handled when each of its findings is
+//! on the topic and recorded as published. Losing the shared state's revision check writes no
+//! checkpoint and retries the whole batch against the fresh shared state. docs/LAMBDA.md explains
+//! the duplicate window left.
 
 pub mod error;
 pub mod message;
@@ -26,8 +29,8 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use tokio::time::Instant;
 
 use crate::audit::finding::Finding;
-use crate::audit::state::{AuditState, ItemState};
-use crate::audit::{Auditor, Verdict};
+use crate::audit::state::{AuditState, ItemState, SharedState};
+use crate::audit::{Auditor, Outcome, Verdict};
 use crate::change::ItemId;
 use crate::source::{self, Record};
 pub use error::{LambdaError, Retry};
@@ -50,7 +53,25 @@ pub enum Saved {
     Superseded,
 }
 
-/// Per-item checkpoints and the record of published findings, kept between invocations.
+/// The cross-item state as stored, and the revision it was stored under (0: never stored).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredShared {
+    pub state: SharedState,
+    pub rev: u64,
+}
+
+/// What a conditional write of the shared state did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharedSaved {
+    /// Stored under the next revision.
+    Written,
+    /// The stored revision was no longer the one loaded: another invocation (another shard, or a
+    /// retry) changed the shared state meanwhile. Nothing was written.
+    Conflict,
+}
+
+/// Per-item checkpoints, the shared cross-item state, and the record of published findings,
+/// kept between invocations.
 pub trait StateStore {
     /// The checkpoints of `items` that exist.
     fn load_checkpoints(
@@ -75,6 +96,17 @@ pub trait StateStore {
         &self,
         checkpoints: &[(&ItemId, &ItemState)],
     ) -> impl Future<Output = Vec<Result<Saved, LambdaError>>> + Send;
+
+    /// The shared state of the rules that span items, with its revision.
+    fn load_shared(&self) -> impl Future<Output = Result<StoredShared, LambdaError>> + Send;
+
+    /// Stores `state` as revision `expected_rev + 1`, only if the stored revision is still
+    /// `expected_rev` (optimistic locking).
+    fn save_shared(
+        &self,
+        state: &SharedState,
+        expected_rev: u64,
+    ) -> impl Future<Output = Result<SharedSaved, LambdaError>> + Send;
 }
 
 /// The result of one invocation.
@@ -156,16 +188,21 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
             return run.finish(&records);
         }
         let items = distinct_items(&records);
-        let loaded = match within(
-            stop_at,
-            "loading checkpoints",
-            margin_ms,
-            self.store.load_checkpoints(&items),
-        )
-        .await
-        .and_then(|r| r)
+        let loading = async {
+            let (checkpoints, shared) = tokio::join!(
+                self.store.load_checkpoints(&items),
+                self.store.load_shared()
+            );
+            Ok::<_, LambdaError>((checkpoints?, shared?))
+        };
+        let (loaded, shared_rev) = match within(stop_at, "loading state", margin_ms, loading)
+            .await
+            .and_then(|r| r)
         {
-            Ok(state) => state,
+            Ok((mut state, shared)) => {
+                state.shared = shared.state;
+                (state, shared.rev)
+            }
             Err(error) => {
                 run.fail_at(0, error);
                 return run.finish(&records);
@@ -193,6 +230,19 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
         let mut upto = loaded.clone();
         for record in &records[..cut] {
             self.auditor.audit_record(record, &mut upto);
+        }
+        // The shared state first: checkpoints say "these records are done", which is only true
+        // once their contribution to the shared state is stored.
+        if upto.shared != loaded.shared
+            && let Err(error) = self
+                .save_shared(&upto.shared, shared_rev, save_stop_at, margin_ms)
+                .await
+        {
+            // No checkpoint: the retry re-audits every record against the fresh shared state.
+            // Legs counted here are not counted twice (a leg is known by item and sequence
+            // number), and findings published here are de-duplicated by id.
+            run.fail_at(0, error);
+            return self.finish(run, &records, &outcomes);
         }
         let changed: Vec<(&ItemId, &ItemState)> = upto
             .iter()
@@ -229,6 +279,11 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
             }
         }
 
+        self.finish(run, &records, &outcomes)
+    }
+
+    /// Counts what was handled (the records before the resume point) and builds the response.
+    fn finish(&self, mut run: Run<'_>, records: &[Record<'_>], outcomes: &[Outcome]) -> Invocation {
         for outcome in outcomes.iter().take(run.cut()) {
             match outcome.verdict {
                 Verdict::Audited => run.invocation.metrics.records_audited += 1,
@@ -241,7 +296,36 @@ impl<P: FindingPublisher, S: StateStore> Handler<P, S> {
                 }
             }
         }
-        run.finish(&records)
+        run.finish(records)
+    }
+
+    /// Writes the shared state conditionally on the revision loaded; a lost condition is a
+    /// retryable failure of the whole batch.
+    async fn save_shared(
+        &self,
+        shared: &SharedState,
+        expected_rev: u64,
+        stop_at: Option<Instant>,
+        margin_ms: u64,
+    ) -> Result<(), LambdaError> {
+        let saved = within(
+            stop_at,
+            "writing the shared state",
+            margin_ms,
+            self.store.save_shared(shared, expected_rev),
+        )
+        .await
+        .and_then(|r| r)?;
+        match saved {
+            SharedSaved::Written => Ok(()),
+            SharedSaved::Conflict => {
+                tracing::warn!(
+                    expected_rev,
+                    "the shared state changed since it was loaded (a concurrent invocation); retrying the batch against the new one"
+                );
+                Err(LambdaError::SharedStateConflict { expected_rev })
+            }
+        }
     }
 
     /// Publishes the findings not already published, and records them as published. Marks the

@@ -7,6 +7,10 @@
 //!   be longer than the 38 digits an N holds), `state` (the core's `ItemState` as JSON: sequence
 //!   number, digest of the newest image, version at the last removal; never the image itself).
 //! - De-duplication record: `pk = "finding#" + finding id`, `expires_at` = now + 14 days.
+//! - Shared state: `pk = "shared#all"`, `rev` (N, bumped by every write; writes are conditional
+//!   on the revision loaded), `state` (the core's `SharedState` as JSON, at most
+//!   [`MAX_SHARED_STATE_BYTES`]). One item for every table the function audits, because a
+//!   transfer's legs may come from several tables.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +19,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use tokio::task::JoinSet;
 
 use super::error::{LambdaError, Retry};
-use super::{Saved, StateStore};
-use crate::audit::state::{AuditState, ItemState};
+use super::{Saved, SharedSaved, StateStore, StoredShared};
+use crate::audit::state::{AuditState, ItemState, SharedState};
 use crate::change::{ItemId, SequenceNumber};
 
 /// BatchGetItem's limit.
@@ -30,6 +34,12 @@ const UNPROCESSED_ROUNDS: u32 = 8;
 pub const DEDUP_TTL: Duration = Duration::from_secs(14 * 24 * 3600);
 /// Width of the zero-padded `seq` attribute (SequenceNumbers have 21 to 40 digits).
 pub const SEQ_WIDTH: usize = 40;
+/// The shared state's partition key.
+pub const SHARED_PK: &str = "shared#all";
+/// The most JSON the shared state item holds: DynamoDB's item limit is 400 KB (409,600 bytes,
+/// names and values together); the rest is left for `pk`, `rev`, `audited_at` and their names.
+/// A two-leg pending transfer takes about 1 KB (see docs/LAMBDA.md for the arithmetic).
+pub const MAX_SHARED_STATE_BYTES: usize = 380_000;
 
 /// The state table through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -211,6 +221,81 @@ impl DynamoStateStore {
         collect(tasks, ids.len()).await
     }
 
+    async fn load_shared_state(&self) -> Result<StoredShared, LambdaError> {
+        let found = self
+            .get_many(&[SHARED_PK.to_owned()], "pk, #state, rev")
+            .await?;
+        let Some(attributes) = found.get(SHARED_PK) else {
+            return Ok(StoredShared::default());
+        };
+        let rev = match attributes.get("rev") {
+            Some(AttributeValue::N(n)) => n.parse::<u64>().ok(),
+            _ => None,
+        }
+        .ok_or_else(|| LambdaError::Aws {
+            operation: "dynamodb:BatchGetItem (shared state)",
+            message: format!("`{SHARED_PK}` has no numeric `rev`: fix or delete the item"),
+            retry: Retry::CannotHelp,
+        })?;
+        let state = match attributes.get("state") {
+            Some(AttributeValue::S(json)) => serde_json::from_str::<SharedState>(json).ok(),
+            _ => None,
+        };
+        let state = state.unwrap_or_else(|| {
+            // Start afresh rather than stop the stream forever; the revision still guards the
+            // write, and open transfers lost this way can only go unreported.
+            tracing::warn!(
+                rev,
+                "unreadable shared state ignored; pending cross-item state lost"
+            );
+            SharedState::default()
+        });
+        Ok(StoredShared { state, rev })
+    }
+
+    async fn save_shared_state(
+        &self,
+        state: &SharedState,
+        expected_rev: u64,
+    ) -> Result<SharedSaved, LambdaError> {
+        const OPERATION: &str = "dynamodb:PutItem (shared state)";
+        let (json, dropped) =
+            shared_state_json(state, MAX_SHARED_STATE_BYTES).map_err(|e| LambdaError::Aws {
+                operation: OPERATION,
+                message: format!("serializing the shared state: {e}"),
+                retry: Retry::CannotHelp,
+            })?;
+        for (map, count) in &dropped {
+            tracing::warn!(
+                map = %map,
+                dropped = count,
+                budget_bytes = MAX_SHARED_STATE_BYTES,
+                "shared state over its size budget: entries dropped, their findings will not be reported"
+            );
+        }
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(SHARED_PK))
+            .item("rev", AttributeValue::N((expected_rev + 1).to_string()))
+            .item("state", s(json))
+            .item("audited_at", AttributeValue::N(epoch_seconds().to_string()))
+            // Optimistic locking: the auditor must not lose a concurrent update either.
+            .condition_expression("attribute_not_exists(pk) OR rev = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(expected_rev.to_string()));
+        match request.send().await {
+            Ok(_) => Ok(SharedSaved::Written),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(SharedSaved::Conflict)
+            }
+            Err(e) => Err(LambdaError::from_sdk(OPERATION, e)),
+        }
+    }
+
     async fn save(&self, checkpoints: &[(&ItemId, &ItemState)]) -> Vec<Result<Saved, LambdaError>> {
         let now = epoch_seconds().to_string();
         let mut tasks = JoinSet::new();
@@ -255,6 +340,46 @@ impl DynamoStateStore {
         }
         collect(tasks, checkpoints.len()).await
     }
+}
+
+/// The shared state as stored JSON, cut to `budget` bytes if needed: entries are dropped from the
+/// fullest map, last key first, until it fits. Returns the JSON and what was dropped (map name,
+/// count). Generic over the maps of [`SharedState`], so a new rule's map needs nothing here.
+pub fn shared_state_json(
+    state: &SharedState,
+    budget: usize,
+) -> Result<(String, Vec<(String, usize)>), serde_json::Error> {
+    let json = serde_json::to_string(state)?;
+    if json.len() <= budget {
+        return Ok((json, Vec::new()));
+    }
+    let mut value = serde_json::to_value(state)?;
+    let mut dropped: Vec<(String, usize)> = Vec::new();
+    let mut size = json.len();
+    while size > budget {
+        let Some(maps) = value.as_object_mut() else {
+            break;
+        };
+        let fullest = maps
+            .iter_mut()
+            .filter_map(|(name, v)| v.as_object_mut().map(|m| (name, m)))
+            .filter(|(_, m)| !m.is_empty())
+            .max_by_key(|(_, m)| m.len());
+        let Some((name, map)) = fullest else { break };
+        // Drop about as many entries as the excess needs (at least one) before measuring again.
+        let average = (size / map.len().max(1)).max(1);
+        let count = (size - budget).div_ceil(average).clamp(1, map.len());
+        let keys: Vec<String> = map.keys().rev().take(count).cloned().collect();
+        for key in &keys {
+            map.remove(key);
+        }
+        match dropped.iter_mut().find(|(n, _)| n == name) {
+            Some((_, n)) => *n += keys.len(),
+            None => dropped.push((name.clone(), keys.len())),
+        }
+        size = serde_json::to_string(&value)?.len();
+    }
+    Ok((serde_json::to_string(&value)?, dropped))
 }
 
 /// Gathers spawned results back into input order.
@@ -312,6 +437,18 @@ impl StateStore for DynamoStateStore {
     ) -> impl Future<Output = Vec<Result<Saved, LambdaError>>> + Send {
         self.save(checkpoints)
     }
+
+    fn load_shared(&self) -> impl Future<Output = Result<StoredShared, LambdaError>> + Send {
+        self.load_shared_state()
+    }
+
+    fn save_shared(
+        &self,
+        state: &SharedState,
+        expected_rev: u64,
+    ) -> impl Future<Output = Result<SharedSaved, LambdaError>> + Send {
+        self.save_shared_state(state, expected_rev)
+    }
 }
 
 /// No state table: every batch is audited on its own, nothing is de-duplicated across attempts.
@@ -336,6 +473,15 @@ impl StateStore for Stateless {
         checkpoints: &[(&ItemId, &ItemState)],
     ) -> Vec<Result<Saved, LambdaError>> {
         checkpoints.iter().map(|_| Ok(Saved::Written)).collect()
+    }
+
+    /// Nothing carries over: each batch starts with no open transfers.
+    async fn load_shared(&self) -> Result<StoredShared, LambdaError> {
+        Ok(StoredShared::default())
+    }
+
+    async fn save_shared(&self, _: &SharedState, _: u64) -> Result<SharedSaved, LambdaError> {
+        Ok(SharedSaved::Written)
     }
 }
 
@@ -377,6 +523,24 @@ impl StateStore for AnyStateStore {
             AnyStateStore::Stateless(s) => s.save_checkpoints(checkpoints).await,
         }
     }
+
+    async fn load_shared(&self) -> Result<StoredShared, LambdaError> {
+        match self {
+            AnyStateStore::Dynamo(d) => d.load_shared_state().await,
+            AnyStateStore::Stateless(s) => s.load_shared().await,
+        }
+    }
+
+    async fn save_shared(
+        &self,
+        state: &SharedState,
+        expected_rev: u64,
+    ) -> Result<SharedSaved, LambdaError> {
+        match self {
+            AnyStateStore::Dynamo(d) => d.save_shared_state(state, expected_rev).await,
+            AnyStateStore::Stateless(s) => s.save_shared(state, expected_rev).await,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +556,74 @@ mod tests {
         assert!(
             p("9999999999999999999999999999999999999")
                 < p("1000000000000000000000000000000000000000")
+        );
+    }
+
+    /// `n` open two-leg transfers as the core builds them, with realistic sizes: 36-character
+    /// account and transfer ids, 28-digit sequence numbers, a full stream ARN.
+    fn open_transfers(n: usize) -> SharedState {
+        let auditor = crate::Auditor::new(
+            crate::Config::from_json(
+                r#"{"defaults": {"transfer": {"transfer_attribute": "transferId", "conserved_attribute": "balance", "grace_seconds": 300}}}"#,
+            )
+            .unwrap(),
+        );
+        let leg = |i: usize, side: &str, old: i64, new: i64| {
+            let id = format!("{side}{i:035}");
+            let image = |balance: i64| {
+                serde_json::json!({"id": {"S": id}, "balance": {"N": balance.to_string()},
+                                   "transferId": {"S": format!("{i:036}")}})
+            };
+            serde_json::json!({"eventID": format!("{i:032x}"), "eventName": "MODIFY",
+                "eventSource": "aws:dynamodb",
+                "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/Accounts/stream/2026-11-20T09:00:00.000",
+                "dynamodb": {"Keys": {"id": {"S": id}}, "SequenceNumber": format!("4421584500000{i:015}"),
+                    "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES",
+                    "ApproximateCreationDateTime": 1_700_000_000,
+                    "OldImage": image(old), "NewImage": image(new)}})
+        };
+        let records: Vec<_> = (0..n)
+            .flat_map(|i| [leg(i, "a", 1_000_000, 999_000), leg(i, "b", 5, 1_005)])
+            .collect();
+        let bytes = serde_json::to_vec(&serde_json::json!({ "Records": records })).unwrap();
+        let mut state = AuditState::new();
+        auditor.audit_batch(&crate::source::decode_event(&bytes).unwrap(), &mut state);
+        assert_eq!(state.shared.transfers.len(), n);
+        state.shared
+    }
+
+    #[test]
+    fn an_open_transfer_takes_about_a_kilobyte_of_the_shared_state() {
+        let json = serde_json::to_string(&open_transfers(100)).unwrap();
+        let per_transfer = json.len() / 100;
+        // The figure docs/LAMBDA.md's arithmetic uses: about 1 KB, so a few hundred fit.
+        assert!(
+            (700..=1_100).contains(&per_transfer),
+            "{per_transfer} bytes"
+        );
+        assert!(MAX_SHARED_STATE_BYTES / per_transfer >= 340);
+    }
+
+    #[test]
+    fn shared_state_over_its_budget_is_cut_to_fit_and_still_loads() {
+        let state = open_transfers(50);
+        let (whole, dropped) = shared_state_json(&state, MAX_SHARED_STATE_BYTES).unwrap();
+        assert!(dropped.is_empty());
+        assert_eq!(serde_json::from_str::<SharedState>(&whole).unwrap(), state);
+
+        let budget = whole.len() / 2;
+        let (cut, dropped) = shared_state_json(&state, budget).unwrap();
+        assert!(cut.len() <= budget, "{} > {budget}", cut.len());
+        let kept: SharedState = serde_json::from_str(&cut).unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(dropped[0].0, "transfers");
+        assert_eq!(kept.transfers.len() + dropped[0].1, 50);
+        assert!(kept.transfers.len() >= 20, "kept {}", kept.transfers.len());
+        // Nothing fits: everything goes, and the JSON is still a valid (empty) state.
+        let (none, _) = shared_state_json(&state, 2).unwrap();
+        assert_eq!(
+            serde_json::from_str::<SharedState>(&none).unwrap(),
+            SharedState::default()
         );
     }
 

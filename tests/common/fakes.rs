@@ -5,9 +5,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use ddb_stream_audit::Finding;
-use ddb_stream_audit::audit::state::{AuditState, ItemState};
+use ddb_stream_audit::audit::state::{AuditState, ItemState, SharedState};
 use ddb_stream_audit::change::ItemId;
-use ddb_stream_audit::lambda::{FindingPublisher, LambdaError, Retry, Saved, StateStore};
+use ddb_stream_audit::lambda::{
+    FindingPublisher, LambdaError, Retry, Saved, SharedSaved, StateStore, StoredShared,
+};
 
 /// Keeps what it publishes; fails the findings of one rule, or sleeps, when told to.
 #[derive(Default)]
@@ -43,6 +45,7 @@ impl FindingPublisher for MemoryPublisher {
 pub struct MemoryStore {
     pub checkpoints: Mutex<HashMap<ItemId, ItemState>>,
     pub dedup: Mutex<HashSet<String>>,
+    pub shared: Mutex<StoredShared>,
 }
 
 impl StateStore for MemoryStore {
@@ -91,5 +94,25 @@ impl StateStore for MemoryStore {
                 Ok(Saved::Written)
             })
             .collect()
+    }
+
+    async fn load_shared(&self) -> Result<StoredShared, LambdaError> {
+        Ok(self.shared.lock().expect("lock").clone())
+    }
+
+    async fn save_shared(
+        &self,
+        state: &SharedState,
+        expected_rev: u64,
+    ) -> Result<SharedSaved, LambdaError> {
+        let mut stored = self.shared.lock().expect("lock");
+        if stored.rev != expected_rev {
+            return Ok(SharedSaved::Conflict);
+        }
+        *stored = StoredShared {
+            state: state.clone(),
+            rev: expected_rev + 1,
+        };
+        Ok(SharedSaved::Written)
     }
 }
