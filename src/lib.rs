@@ -13,7 +13,8 @@
 //! - [`audit`]: the pure core: per-item checkpoints, the rules (one file each), findings.
 //! - [`sink`]: turns findings into bytes: JSON Lines and the aligned text listing.
 //! - [`lambda`]: the Lambda function: handler over publisher and state-store traits, SNS alerts,
-//!   DynamoDB checkpoints and de-duplication, partial batch responses, metrics.
+//!   DynamoDB checkpoints, shared cross-item state and de-duplication, partial batch responses,
+//!   metrics.
 //! - [`replay`]: the offline job behind `ddb-audit replay`: files in order, state carried across.
 //! - [`scan`]: the live job behind `ddb-audit scan`: a table's stream read through the DynamoDB
 //!   Streams API, shard by shard, parents first, and audited through the same path as `replay`.

@@ -1,5 +1,6 @@
-//! Keeps per-item checkpoints and de-duplication records in the DynamoDB state table, with
-//! conditional writes so that racing invocations can never move a checkpoint backwards.
+//! Keeps per-item checkpoints, the shared cross-item state and de-duplication records in the
+//! DynamoDB state table, with conditional writes so that racing invocations can never move a
+//! checkpoint backwards or overwrite each other's shared state.
 //!
 //! Table: partition key `pk` (S), TTL attribute `expires_at` (N, epoch seconds).
 //! - Checkpoint: `pk = "item#" + table + "#" + canonical key`, `seq` (the SequenceNumber
