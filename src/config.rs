@@ -86,6 +86,44 @@ pub struct Transfer {
     pub grace_seconds: i64,
 }
 
+/// `ledger-mismatch`: which items of a table are ledger entries, which account each belongs to,
+/// and how an entry's amount should move that account's balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ledger {
+    /// `(key attribute, prefix)`: an item is an entry when that key attribute is a string
+    /// starting with the prefix. `None`: every item of the table is an entry (then the accounts
+    /// live in another table).
+    pub entry_key_prefix: Option<(String, String)>,
+    /// The entry attribute holding the value of the account item's key attribute.
+    pub account_attribute: String,
+    /// The table of the account items; `None`: the entry's own table.
+    pub account_table: Option<String>,
+    /// The key attribute of an account item that `account_attribute` names.
+    pub account_key_attribute: String,
+    pub amount_attribute: String,
+    pub balance_attribute: String,
+    /// `true`: an entry of amount `a` moves the balance by `-a` (amounts recorded as debits).
+    pub opposite_sign: bool,
+    /// `true`: an account item's INSERT moves its balance from 0 (accounts are opened by their
+    /// first entry); `false`: an INSERT sets an opening balance no entry accounts for.
+    pub insert_is_movement: bool,
+    /// Stream seconds an account may stay out of step with its ledger before it is reported.
+    pub grace_seconds: i64,
+}
+
+impl Ledger {
+    /// The settings that decide how an account is audited; every ledger naming one account
+    /// table must agree on them.
+    fn account_side(&self) -> (&str, &str, bool, i64) {
+        (
+            &self.account_key_attribute,
+            &self.balance_attribute,
+            self.insert_is_movement,
+            self.grace_seconds,
+        )
+    }
+}
+
 /// The resolved settings for one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableRules {
@@ -102,6 +140,8 @@ pub struct TableRules {
     pub duplicate_request: Option<DuplicateRequest>,
     /// `None`: the table's records are never transfer legs.
     pub transfer: Option<Transfer>,
+    /// `None`: the table holds no ledger entries (it may still be another table's account table).
+    pub ledger: Option<Ledger>,
 }
 
 impl TableRules {
@@ -140,6 +180,7 @@ impl Default for TableRules {
             invariants: Vec::new(),
             duplicate_request: None,
             transfer: None,
+            ledger: None,
         }
     }
 }
@@ -149,11 +190,25 @@ impl Default for TableRules {
 pub struct Config {
     pub defaults: TableRules,
     pub tables: HashMap<String, TableRules>,
+    /// `ledger-mismatch`: account tables named by some table's `ledger.account_table`, with the
+    /// ledger settings that audit their balances.
+    pub ledger_accounts: HashMap<String, Ledger>,
 }
 
 impl Config {
     pub fn for_table(&self, table: &str) -> &TableRules {
         self.tables.get(table).unwrap_or(&self.defaults)
+    }
+
+    /// The ledger settings whose accounts live in `table`: a ledger elsewhere naming it as its
+    /// `account_table`, else the table's own ledger when its accounts live beside its entries.
+    pub fn ledger_for_accounts_in(&self, table: &str) -> Option<&Ledger> {
+        self.ledger_accounts.get(table).or_else(|| {
+            self.for_table(table)
+                .ledger
+                .as_ref()
+                .filter(|l| l.account_table.as_deref().is_none_or(|t| t == table))
+        })
     }
 
     /// Parses and validates a configuration document.
@@ -189,7 +244,12 @@ impl Config {
             let resolved = settings.resolve_over(&defaults, &format!("tables.{name}"))?;
             tables.insert(name.clone(), resolved);
         }
-        Ok(Config { defaults, tables })
+        let ledger_accounts = ledger_accounts(&defaults, &tables)?;
+        Ok(Config {
+            defaults,
+            tables,
+            ledger_accounts,
+        })
     }
 }
 
@@ -214,6 +274,32 @@ struct TableSettings {
     invariants: Option<Vec<InvariantSettings>>,
     duplicate_request: Option<DuplicateRequestSettings>,
     transfer: Option<TransferSettings>,
+    ledger: Option<LedgerSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerSettings {
+    entry_key_attribute: Option<String>,
+    entry_key_prefix: Option<String>,
+    account_attribute: String,
+    account_table: Option<String>,
+    account_key_attribute: String,
+    amount_attribute: String,
+    balance_attribute: Option<String>,
+    sign: Option<LedgerSign>,
+    insert_is_movement: Option<bool>,
+    grace_seconds: Option<i64>,
+}
+
+/// How an entry's amount relates to the balance movement it records.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum LedgerSign {
+    /// The balance moves by `+amount` (a withdrawal is a negative amount).
+    Same,
+    /// The balance moves by `-amount` (a withdrawal is a positive debit).
+    Opposite,
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,6 +446,9 @@ impl TableSettings {
         if let Some(settings) = &self.transfer {
             rules.transfer = Some(settings.resolve(&format!("{at}.transfer"))?);
         }
+        if let Some(settings) = &self.ledger {
+            rules.ledger = Some(settings.resolve(&format!("{at}.ledger"))?);
+        }
         if let Some(disabled) = &self.disabled_rules {
             for (i, rule) in disabled.iter().enumerate() {
                 let known = BUILT_IN_RULES.contains(&rule.as_str())
@@ -483,6 +572,119 @@ impl TransferSettings {
             grace_seconds,
         })
     }
+}
+
+impl LedgerSettings {
+    fn resolve(&self, at: &str) -> Result<Ledger, ConfigError> {
+        let non_empty = |field: &str, value: &str| {
+            if value.is_empty() {
+                Err(invalid(format!("{at}.{field}"), "must not be empty"))
+            } else {
+                Ok(value.to_owned())
+            }
+        };
+        let entry_key_prefix = match (&self.entry_key_attribute, &self.entry_key_prefix) {
+            (Some(attribute), Some(prefix)) => Some((
+                non_empty("entry_key_attribute", attribute)?,
+                non_empty("entry_key_prefix", prefix)?,
+            )),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    format!("{at}.entry_key_prefix"),
+                    "is required with `entry_key_attribute`",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    format!("{at}.entry_key_attribute"),
+                    "is required with `entry_key_prefix` (the key attribute the prefix applies to)",
+                ));
+            }
+        };
+        let account_table = match &self.account_table {
+            Some(table) => Some(non_empty("account_table", table)?),
+            None => None,
+        };
+        if entry_key_prefix.is_none() && account_table.is_none() {
+            return Err(invalid(
+                format!("{at}.account_table"),
+                "is required when every item of the table is a ledger entry (no `entry_key_prefix`): \
+                 the accounts must live in another table",
+            ));
+        }
+        let grace_seconds = self.grace_seconds.unwrap_or(300);
+        if !(0..=7 * 24 * 3600).contains(&grace_seconds) {
+            return Err(invalid(
+                format!("{at}.grace_seconds"),
+                format!("must be between 0 and 604800 (a week), not {grace_seconds}"),
+            ));
+        }
+        let balance_attribute = match &self.balance_attribute {
+            Some(name) => non_empty("balance_attribute", name)?,
+            None => "balance".to_owned(),
+        };
+        Ok(Ledger {
+            entry_key_prefix,
+            account_attribute: non_empty("account_attribute", &self.account_attribute)?,
+            account_table,
+            account_key_attribute: non_empty("account_key_attribute", &self.account_key_attribute)?,
+            amount_attribute: non_empty("amount_attribute", &self.amount_attribute)?,
+            balance_attribute,
+            opposite_sign: matches!(self.sign, Some(LedgerSign::Opposite)),
+            insert_is_movement: self.insert_is_movement.unwrap_or(false),
+            grace_seconds,
+        })
+    }
+}
+
+/// Indexes the account tables that ledgers name, refusing two ledgers that would audit one
+/// account table's balances differently.
+fn ledger_accounts(
+    defaults: &TableRules,
+    tables: &HashMap<String, TableRules>,
+) -> Result<HashMap<String, Ledger>, ConfigError> {
+    let mut named: Vec<(String, &Ledger)> = Vec::new();
+    if let Some(ledger) = &defaults.ledger {
+        named.push(("defaults".to_owned(), ledger));
+    }
+    let mut names: Vec<&String> = tables.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(ledger) = &tables[name].ledger {
+            named.push((format!("tables.{name}"), ledger));
+        }
+    }
+    let mut accounts: HashMap<String, (String, Ledger)> = HashMap::new();
+    for (at, ledger) in named {
+        let Some(table) = &ledger.account_table else {
+            continue;
+        };
+        // Its own ledger, when the account table keeps entries beside its accounts, must agree.
+        let own = tables
+            .get(table)
+            .and_then(|t| t.ledger.as_ref())
+            .filter(|l| l.account_table.as_deref().is_none_or(|t| t == table));
+        let first = accounts
+            .get(table)
+            .map(|(where_, l)| (where_.clone(), l))
+            .or_else(|| own.map(|l| (format!("tables.{table}"), l)));
+        if let Some((where_, other)) = first
+            && other.account_side() != ledger.account_side()
+        {
+            return Err(invalid(
+                format!("{at}.ledger.account_table"),
+                format!(
+                    "`{table}` is also the account table of {where_}.ledger with a different \
+                     account_key_attribute, balance_attribute, insert_is_movement or grace_seconds"
+                ),
+            ));
+        }
+        accounts
+            .entry(table.clone())
+            .or_insert_with(|| (at.clone(), ledger.clone()));
+    }
+    Ok(accounts.into_iter().map(|(t, (_, l))| (t, l)).collect())
 }
 
 impl InvariantSettings {
@@ -679,6 +881,73 @@ mod tests {
         ];
         for (json, want) in cases {
             let err = Config::from_json(json).unwrap_err().to_string();
+            assert!(err.starts_with(want), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn ledger_settings_are_validated_naming_the_field() {
+        let ok = Config::from_json(
+            r#"{"tables": {"Journal": {"ledger": {"account_attribute": "acct", "account_table": "Cards",
+                "account_key_attribute": "id", "amount_attribute": "amount", "sign": "opposite"}}}}"#,
+        )
+        .unwrap();
+        let ledger = ok.for_table("Journal").ledger.as_ref().unwrap();
+        assert!(ledger.opposite_sign && !ledger.insert_is_movement);
+        assert_eq!(
+            (ledger.balance_attribute.as_str(), ledger.grace_seconds),
+            ("balance", 300)
+        );
+        assert_eq!(ok.ledger_for_accounts_in("Cards"), Some(ledger));
+        assert_eq!(ok.ledger_for_accounts_in("Journal"), None);
+
+        let base =
+            r#""account_attribute": "a", "account_key_attribute": "id", "amount_attribute": "m""#;
+        let cases = [
+            (
+                format!(r#"{{"tables": {{"T": {{"ledger": {{{base}}}}}}}}}"#),
+                "tables.T.ledger.account_table: is required",
+            ),
+            (
+                format!(
+                    r#"{{"tables": {{"T": {{"ledger": {{{base}, "entry_key_attribute": "sk"}}}}}}}}"#
+                ),
+                "tables.T.ledger.entry_key_prefix: is required",
+            ),
+            (
+                format!(
+                    r#"{{"tables": {{"T": {{"ledger": {{{base}, "entry_key_prefix": "L#"}}}}}}}}"#
+                ),
+                "tables.T.ledger.entry_key_attribute: is required",
+            ),
+            (
+                format!(
+                    r#"{{"defaults": {{"ledger": {{{base}, "account_table": "A", "grace_seconds": -1}}}}}}"#
+                ),
+                "defaults.ledger.grace_seconds: must be between",
+            ),
+            (
+                format!(
+                    r#"{{"tables": {{"T": {{"ledger": {{{base}, "account_table": "A", "sign": "up"}}}}}}}}"#
+                ),
+                "tables.T.ledger.sign",
+            ),
+            (
+                r#"{"tables": {"T": {"ledger": {"account_attribute": "", "account_table": "A",
+                    "account_key_attribute": "id", "amount_attribute": "m"}}}}"#
+                    .to_owned(),
+                "tables.T.ledger.account_attribute: must not be empty",
+            ),
+            (
+                format!(
+                    r#"{{"tables": {{"T": {{"ledger": {{{base}, "account_table": "A"}}}},
+                        "U": {{"ledger": {{{base}, "account_table": "A", "balance_attribute": "b"}}}}}}}}"#
+                ),
+                "tables.U.ledger.account_table: `A` is also the account table of tables.T.ledger",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = Config::from_json(&json).unwrap_err().to_string();
             assert!(err.starts_with(want), "{json}: {err}");
         }
     }

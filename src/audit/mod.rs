@@ -72,7 +72,8 @@ impl Auditor {
             };
         }
         let table_rules = self.config.for_table(&change.table);
-        // Stream time moved on: transfers past their grace period settle first (they are older).
+        // Stream time moved on: transfers and out-of-step ledgers past their grace period settle
+        // first (they are older).
         let mut findings = match rules::unbalanced_transfer::stream_seconds(change) {
             Some(now) if !state.shared.transfers.is_empty() => rules::unbalanced_transfer::settle(
                 &self.config,
@@ -81,6 +82,15 @@ impl Auditor {
             ),
             _ => Vec::new(),
         };
+        if let Some(now) = rules::unbalanced_transfer::stream_seconds(change)
+            && !state.shared.ledgers.is_empty()
+        {
+            findings.extend(rules::ledger_mismatch::settle(
+                &self.config,
+                &mut state.shared.ledgers,
+                Some(now),
+            ));
+        }
         let previous = state.get(&change.item);
         // A deletion by Time to Live is DynamoDB's own doing, never an application race.
         if !change.ttl_delete {
@@ -97,6 +107,7 @@ impl Auditor {
                     &mut state.shared.transfers,
                 );
             }
+            rules::ledger_mismatch::record(change, &self.config, &mut state.shared.ledgers);
         }
         let previous = state.get(&change.item);
         let mut next = next_state(change, &table_rules.version_attribute, previous);
@@ -112,11 +123,18 @@ impl Auditor {
         }
     }
 
-    /// Ends the audited stream: settles every pending transfer and reports those still
-    /// unbalanced. `ddb-audit replay` calls it after its last file; the Lambda never does (its
-    /// stream has no end).
+    /// Ends the audited stream: settles every pending transfer and out-of-step ledger and
+    /// reports those still unbalanced. `ddb-audit replay` calls it after its last file; the
+    /// Lambda never does (its stream has no end).
     pub fn finish(&self, state: &mut AuditState) -> Vec<Finding> {
-        rules::unbalanced_transfer::settle(&self.config, &mut state.shared.transfers, None)
+        let mut findings =
+            rules::unbalanced_transfer::settle(&self.config, &mut state.shared.transfers, None);
+        findings.extend(rules::ledger_mismatch::settle(
+            &self.config,
+            &mut state.shared.ledgers,
+            None,
+        ));
+        findings
     }
 
     fn audit_malformed(&self, malformed: &MalformedRecord, state: &mut AuditState) -> Outcome {

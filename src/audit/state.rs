@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::rules::duplicate_request::AppliedRequest;
+use crate::audit::rules::ledger_mismatch::PendingLedger;
 use crate::audit::rules::unbalanced_transfer::PendingTransfer;
 use crate::change::{ItemId, SequenceNumber};
 use crate::decimal::Decimal;
@@ -62,6 +63,9 @@ pub struct SharedState {
     /// `unbalanced-transfer`: open transfers by transfer id.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub transfers: BTreeMap<String, PendingTransfer>,
+    /// `ledger-mismatch`: accounts out of step with their ledger, by account.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ledgers: BTreeMap<String, PendingLedger>,
 }
 
 impl SharedState {

@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod declared_invariant;
 pub mod duplicate_request;
 pub mod history_gap;
+pub mod ledger_mismatch;
 pub mod lost_update;
 pub mod malformed_record;
 pub mod missing_version;
@@ -33,6 +34,7 @@ pub const BUILT_IN_RULES: &[&str] = &[
     "negative-balance",
     duplicate_request::RULE,
     unbalanced_transfer::RULE,
+    ledger_mismatch::RULE,
 ];
 
 /// What a rule sees.
