@@ -71,6 +71,7 @@ class Anomaly:
     builtin_evidence: bool       # the built-in rules can see it on `record`
     future: tuple = ()           # cross-record rules that could see it
     why_hidden: str = ""         # when nothing the lab can run sees it: why
+    amount: Decimal | None = None  # money it took out of the balance (lost writes)
     matched: bool = False
 
 
@@ -126,6 +127,23 @@ def score(run: Run, findings: list[dict], records: dict[str, tuple], known: set[
             anchored.setdefault(a.record, []).append(a)
     anomaly_records = set(anchored)
     unmatched = []
+    # `ledger-mismatch` reports an account's difference, not each write: its findings for an
+    # account report that account's lost writes when their discarded money adds up to exactly the
+    # differences found (a lost withdrawal of a leaves the ledger a below the balance).
+    ledger = [f for f in findings if f["rule"] == "ledger-mismatch"]
+    findings = [f for f in findings if f["rule"] != "ledger-mismatch"]
+    by_account: dict[str, list] = {}
+    for f in ledger:
+        by_account.setdefault(f["evidence"]["account"]["key"].get("id"), []).append(f)
+    for account, found in by_account.items():
+        losses = [a for a in run.anomalies
+                  if a.key == account and "ledger-mismatch" in a.future and a.amount is not None]
+        difference = sum(Decimal(f["evidence"]["difference"]) for f in found)
+        if losses and sum(a.amount for a in losses) == -difference:
+            for a in losses:
+                a.matched = True
+        else:
+            unmatched.extend(found)
     for f in findings:
         triple = records.get(f["sequence_number"])
         if f["rule"] in BUILTIN_RULES:

@@ -116,7 +116,9 @@ def lost_writes(writes, table_key=None, future=(), hidden_why=""):
                "the overwrite advanced the version by exactly one: an ordinary increment")
         anomalies.append(Anomaly(
             kind="lost-write", key=key, record=(key, canonical_image(old), canonical_image(new)),
-            builtin_evidence=builtin, future=tuple(future), why_hidden=why))
+            builtin_evidence=builtin, future=tuple(future), why_hidden=why,
+            # The money the overwriter discarded: the lost write's withdrawal.
+            amount=num(read, "balance") - num(old, "balance")))
     return anomalies
 
 
