@@ -145,6 +145,9 @@ pub async fn scan(
         }
         first_pass = false;
     }
+    // Caught up: the end of the audited stream, exactly as for `replay` (transfers and ledger
+    // accounts still open are reported as such).
+    job.replay.finish(&mut *job.sink)?;
     job.progress.finish();
     Ok(ScanReport {
         shards: done.len(),

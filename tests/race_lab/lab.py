@@ -53,10 +53,14 @@ RULE_SETTINGS = {
         "entry_key_attribute": "id", "entry_key_prefix": "ledger#",
         "account_attribute": "account", "account_key_attribute": "id",
         "amount_attribute": "amount"}},
+    # Each leg of a transfer stamps its id on the account it moves; the end of the scan settles
+    # every transfer still open (the grace period outlasts the run).
+    "unbalanced-transfer": {"transfer": {
+        "transfer_attribute": "transferId", "conserved_attribute": "balance"}},
 }
 # Rules whose settings apply only to the tables whose name contains this text: a ledger rule on
 # the patterns without a ledger would call every balance move a mismatch, rightly.
-RULE_TABLES = {"ledger-mismatch": "-ledger-"}
+RULE_TABLES = {"ledger-mismatch": "-ledger-", "unbalanced-transfer": "-transfer-"}
 
 
 def say(message: str) -> None:
