@@ -1,58 +1,20 @@
 //! `duplicate-request` through the public API: across batches, not for re-deliveries or for
 //! changes that did not move a watched attribute, and only within the remembered window.
 
-use ddb_stream_audit::source::decode_event;
-use ddb_stream_audit::{AuditState, Auditor, Config, Finding};
+mod support;
+
 use serde_json::{Value, json};
+use support::audit_run::{Run, key, record_of, rules};
 
 fn record(event: &str, seq: &str, keys: Value, old: Value, new: Value) -> Value {
-    let mut dynamodb = json!({"Keys": keys, "SequenceNumber": seq, "SizeBytes": 100,
-                              "StreamViewType": "NEW_AND_OLD_IMAGES", "ApproximateCreationDateTime": 1767225600});
-    if !old.is_null() {
-        dynamodb["OldImage"] = old;
-    }
-    if !new.is_null() {
-        dynamodb["NewImage"] = new;
-    }
-    json!({"eventID": format!("ev-{seq}"), "eventName": event, "eventVersion": "1.1", "eventSource": "aws:dynamodb",
-           "awsRegion": "eu-west-1", "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/Purses/stream/x",
-           "dynamodb": dynamodb})
-}
-
-fn key(id: &str) -> Value {
-    json!({"id": {"S": id}})
-}
-
-struct Run {
-    auditor: Auditor,
-    state: AuditState,
-}
-
-impl Run {
-    fn new() -> Run {
-        Run::with_config("{}")
-    }
-
-    fn with_config(config: &str) -> Run {
-        Run {
-            auditor: Auditor::new(Config::from_json(config).unwrap()),
-            state: AuditState::new(),
-        }
-    }
-
-    fn batch(&mut self, records: Vec<Value>) -> Vec<String> {
-        self.findings(records).into_iter().map(|f| f.rule).collect()
-    }
-
-    fn findings(&mut self, records: Vec<Value>) -> Vec<Finding> {
-        let bytes = serde_json::to_vec(&json!({ "Records": records })).unwrap();
-        let decoded = decode_event(&bytes).unwrap();
-        self.auditor.audit_batch(&decoded, &mut self.state)
-    }
-}
-
-fn rules(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
+    record_of(
+        "arn:aws:dynamodb:eu-west-1:1:table/Purses/stream/x",
+        event,
+        seq,
+        keys,
+        old,
+        new,
+    )
 }
 
 fn purse(id: &str, balance: &str, version: &str, request: &str) -> Value {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod audit_run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
