@@ -415,8 +415,19 @@ fn ttl_deletions_are_never_findings() {
     let mut ttl = record("REMOVE", "200", key("a"), acct("a", "3", "9"), Value::Null);
     ttl["userIdentity"] = json!({"type": "Service", "principalId": "dynamodb.amazonaws.com"});
     let found = run.batch(vec![
-        record("INSERT", "100", key("a"), Value::Null, acct("a", "1", "1")),
-        ttl,
+        record("INSERT", "100", key("a"), Value::Null, acct("a", "3", "9")),
+        ttl.clone(),
+        // An expired item created afresh starts its versions again: not a resurrection.
+        record("INSERT", "300", key("a"), Value::Null, acct("a", "0", "1")),
+    ]);
+    assert_eq!(found, rules(&[]));
+    // A TTL deletion whose OldImage disagrees with the history is not reported either.
+    let mut run = Run::new();
+    let mut odd_ttl = ttl;
+    odd_ttl["dynamodb"]["OldImage"] = acct("a", "7", "12");
+    let found = run.batch(vec![
+        record("INSERT", "100", key("a"), Value::Null, acct("a", "3", "9")),
+        odd_ttl,
     ]);
     assert_eq!(found, rules(&[]));
 }

@@ -199,6 +199,9 @@ fn next_state(
         },
     };
     let removed_version = match change.event_name {
+        // An expiry by Time to Live ends the item's life: DynamoDB deleted it, no writer raced
+        // anyone, and an item created afresh under the same key may start its versions again.
+        EventName::Remove if change.ttl_delete => None,
         EventName::Remove => change.old_image.as_ref().and_then(version_of),
         _ => previous.and_then(|p| p.removed_version),
     };

@@ -10,8 +10,11 @@
 //! Not checked: records without the images involved; removals whose REMOVE record carried no
 //! OldImage (the version at removal is unknown).
 //!
+//! Not a finding: re-creating an item that Time to Live deleted (the expiry records no version at
+//! removal, so the new item's versions may start again).
+//!
 //! Known false positives: applications that deliberately restart versions when they re-create an
-//! item, including items expired by Time to Live and then created afresh.
+//! item they deleted themselves.
 
 use serde_json::json;
 
