@@ -253,8 +253,8 @@ def run(template: dict) -> Checks:
     # Everything the function is allowed to do (the brief's list; a new action is a deliberate change).
     allowed = {
         "dynamodb:describestream", "dynamodb:getrecords", "dynamodb:getsharditerator",
-        "dynamodb:liststreams", "dynamodb:batchgetitem", "dynamodb:getitem", "dynamodb:putitem",
-        "dynamodb:updateitem", "sns:publish", "kms:generatedatakey", "kms:decrypt", "sqs:sendmessage",
+        "dynamodb:liststreams", "dynamodb:batchgetitem", "dynamodb:putitem", "sns:publish",
+        "kms:generatedatakey", "kms:decrypt", "sqs:sendmessage",
         "logs:createlogstream", "logs:putlogevents",
     }
     role_name = (props.get("Role") or {}).get("Fn::GetAtt", [None])[0] if isinstance(props.get("Role"), dict) else None
