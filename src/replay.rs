@@ -26,17 +26,18 @@ impl Input {
     }
 }
 
-/// Why a replay stopped. Each names the input at fault.
+/// Why a replay stopped. Each names the input at fault, and says all of it in its own message
+/// (no source chain to repeat it).
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
-    #[error("{path}: cannot read: {source}")]
-    Read { path: String, source: io::Error },
+    #[error("{path}: cannot read: {error}")]
+    Read { path: String, error: io::Error },
     #[error("{path}: directory holds no *.json event files")]
     EmptyDirectory { path: String },
-    #[error("{path}: {source}")]
-    Decode { path: String, source: DecodeError },
+    #[error("{path}: {error}")]
+    Decode { path: String, error: DecodeError },
     #[error("writing findings: {0}")]
-    Output(#[source] io::Error),
+    Output(io::Error),
 }
 
 /// Expands the command line's inputs: `-` is stdin, a directory is its `*.json` files sorted by
@@ -49,9 +50,9 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, ReplayError> {
             continue;
         }
         let path = Path::new(arg);
-        let read_err = |source| ReplayError::Read {
+        let read_err = |error| ReplayError::Read {
             path: arg.clone(),
-            source,
+            error,
         };
         let meta = std::fs::metadata(path).map_err(read_err)?;
         if meta.is_dir() {
@@ -74,9 +75,9 @@ pub fn expand_inputs(args: &[String]) -> Result<Vec<Input>, ReplayError> {
 
 /// Reads a whole input into memory (events are at most a few MB: Lambda's payload limit is 6 MB).
 pub fn read_input(input: &Input) -> Result<Vec<u8>, ReplayError> {
-    let read_err = |source| ReplayError::Read {
+    let read_err = |error| ReplayError::Read {
         path: input.name(),
-        source,
+        error,
     };
     match input {
         Input::Stdin => {
@@ -116,7 +117,7 @@ impl Replay {
     ) -> Result<(), ReplayError> {
         let records = source::decode_event(bytes).map_err(|source| ReplayError::Decode {
             path: name.to_owned(),
-            source,
+            error: source,
         })?;
         for record in &records {
             let outcome = self.auditor.audit_record(record, &mut self.state);

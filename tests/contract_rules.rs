@@ -591,3 +591,51 @@ fn odd_metadata_does_not_cost_a_record_its_audit() {
     assert_eq!(found[0].event_id, "");
     assert_eq!(found[0].approximate_creation_time, None);
 }
+
+#[test]
+fn binary_values_must_be_base64() {
+    let mut run = Run::new();
+    let mut bad = record("INSERT", "100", key("a"), Value::Null, acct("a", "1", "1"));
+    bad["dynamodb"]["NewImage"]["blob"] = json!({"B": "!!!notb64"});
+    let mut good = record("INSERT", "200", key("b"), Value::Null, acct("b", "1", "1"));
+    good["dynamodb"]["NewImage"]["blob"] = json!({"B": "AAEqQQ=="});
+    good["dynamodb"]["NewImage"]["blobs"] = json!({"BS": ["AAEqQQ==", "QSoBAA=="]});
+    let found = run.findings(vec![bad, good]);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].rule, "malformed-record");
+    assert!(
+        found[0].message.contains("NewImage.blob"),
+        "{}",
+        found[0].message
+    );
+}
+
+#[test]
+fn one_finding_per_id_even_when_two_rules_share_a_name() {
+    // The default bound and an invariant both named `negative-balance`.
+    let config = r#"{"defaults": {"invariants": [{"name": "negative-balance", "expression": "NEW.balance >= 0"}]}}"#;
+    let found = Run::with_config(config).batch(vec![record(
+        "INSERT",
+        "100",
+        key("a"),
+        Value::Null,
+        acct("a", "-1", "1"),
+    )]);
+    assert_eq!(found, rules(&["negative-balance"]));
+}
+
+#[test]
+fn different_unreadable_records_get_different_ids() {
+    let first = Run::new().findings(vec![json!("first bad record")]);
+    let second = Run::new().findings(vec![
+        json!({"eventName": "INSERT", "dynamodb": {"NewImage": {"x": {"N": "zz"}}}}),
+    ]);
+    assert_eq!(first[0].rule, "malformed-record");
+    assert_eq!(second[0].rule, "malformed-record");
+    assert_ne!(first[0].id, second[0].id);
+    // An unparsable sequence number is still named in the finding.
+    let mut bad_seq = record("INSERT", "100", key("a"), Value::Null, acct("a", "1", "1"));
+    bad_seq["dynamodb"]["SequenceNumber"] = json!("12ab");
+    let found = Run::new().findings(vec![bad_seq]);
+    assert_eq!(found[0].sequence_number, "12ab");
+}

@@ -119,7 +119,7 @@ impl Auditor {
         state.insert(change.item.clone(), next);
         Outcome {
             verdict: Verdict::Audited,
-            findings,
+            findings: distinct_by_id(findings),
         }
     }
 
@@ -175,6 +175,19 @@ impl Auditor {
         };
         Outcome { verdict, findings }
     }
+}
+
+/// Two rules with the same id on the same record (a bound and an invariant both named
+/// `negative-balance`, say) are one finding: the id is the identity subscribers de-duplicate on.
+fn distinct_by_id(findings: Vec<Finding>) -> Vec<Finding> {
+    if findings.len() < 2 {
+        return findings;
+    }
+    let mut seen = std::collections::HashSet::new();
+    findings
+        .into_iter()
+        .filter(|f| seen.insert(f.id.clone()))
+        .collect()
 }
 
 fn next_state(

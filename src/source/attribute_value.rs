@@ -19,6 +19,29 @@ fn number(text: Cow<'_, str>) -> Lenient<Number<'_>> {
     }
 }
 
+/// A `B` value: standard base64 with padding, as AWS writes it. It stays text (and compares as
+/// text: AWS's encoding is canonical), but text that is not base64 is not a binary value.
+fn binary(text: Cow<'_, str>) -> Lenient<Cow<'_, str>> {
+    let bytes = text.as_bytes();
+    let body = bytes.len()
+        - bytes
+            .iter()
+            .rev()
+            .take(2)
+            .take_while(|&&b| b == b'=')
+            .count();
+    let valid = bytes.len().is_multiple_of(4)
+        && bytes[..body]
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if valid {
+        Ok(text)
+    } else {
+        let shown: String = text.chars().take(40).collect();
+        Err(Problem::new(format!("B `{shown}` is not base64")))
+    }
+}
+
 /// An image: attribute name -> attribute value. Also the body of an `M`.
 pub struct ImageShape {
     pub depth: usize,
@@ -85,7 +108,10 @@ impl<'de> Shape<'de> for AttributeValueShape {
                     .next_value_seed(Decode(Str))?
                     .and_then(number)
                     .map(Value::N),
-                "B" => map.next_value_seed(Decode(Str))?.map(Value::B),
+                "B" => map
+                    .next_value_seed(Decode(Str))?
+                    .and_then(binary)
+                    .map(Value::B),
                 "BOOL" => map.next_value_seed(Decode(Bool))?.map(Value::Bool),
                 "NULL" => map.next_value_seed(Decode(Bool))?.and_then(|flag| {
                     if flag {
@@ -101,7 +127,14 @@ impl<'de> Shape<'de> for AttributeValueShape {
                     .next_value_seed(Decode(ListShape { depth }))?
                     .map(Value::L),
                 "SS" => map.next_value_seed(Decode(StrList))?.map(Value::Ss),
-                "BS" => map.next_value_seed(Decode(StrList))?.map(Value::Bs),
+                "BS" => map.next_value_seed(Decode(StrList))?.and_then(|members| {
+                    members
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, m)| binary(m).map_err(|p| p.at(&format!("[{i}]"))))
+                        .collect::<Lenient<Vec<_>>>()
+                        .map(Value::Bs)
+                }),
                 "NS" => map.next_value_seed(Decode(StrList))?.and_then(|members| {
                     members
                         .into_iter()
@@ -187,6 +220,9 @@ mod tests {
             ["S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"]
         );
         assert_eq!(img.get("n").unwrap().as_number().unwrap().text, "1.50");
+        for ok in ["", "AA==", "AAE=", "AAEC", "QSoBAA==", "+/+/"] {
+            assert!(binary(Cow::Borrowed(ok)).is_ok(), "{ok:?}");
+        }
     }
 
     #[test]
@@ -213,6 +249,15 @@ mod tests {
                 "a[1]: N `x` is not a decimal number",
             ),
             (r#"{"a":{"NULL":false}}"#, "a: NULL must be true"),
+            (
+                r#"{"a":{"B":"!!!notb64"}}"#,
+                "a: B `!!!notb64` is not base64",
+            ),
+            (r#"{"a":{"B":"AAE"}}"#, "a: B `AAE` is not base64"),
+            (
+                r#"{"a":{"BS":["AA==","A=A="]}}"#,
+                "a[1]: B `A=A=` is not base64",
+            ),
         ];
         for (json, expected) in cases {
             assert_eq!(image(json).unwrap_err().to_string(), expected, "{json}");

@@ -20,12 +20,20 @@ use record::RecordShape;
 /// Why a whole event could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
+    // The message carries the parser's own text, so it is not also chained as a source (a
+    // one-line error would print it twice).
     #[error("not valid JSON: {0}")]
-    Json(#[from] serde_json::Error),
+    Json(serde_json::Error),
     #[error("not valid JSON: invalid UTF-8 at byte {offset}")]
     NotUtf8 { offset: usize },
     #[error("not a DynamoDB Streams event: the top level must be an object with a `Records` array")]
     NoRecords,
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(error: serde_json::Error) -> Self {
+        DecodeError::Json(error)
+    }
 }
 
 /// Decodes a Lambda DynamoDB Streams event (`{"Records": [...]}`).

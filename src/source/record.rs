@@ -46,6 +46,9 @@ pub struct MalformedRecord {
     pub key: Option<serde_json::Map<String, serde_json::Value>>,
     pub item: Option<ItemId>,
     pub sequence_number: Option<SequenceNumber>,
+    /// The SequenceNumber as the record wrote it, even when it is not a valid one (for the
+    /// finding, which names the record that exposed it).
+    pub sequence_text: Option<String>,
     pub approximate_creation_time: Option<f64>,
     /// What is wrong, with the path to it.
     pub problem: String,
@@ -227,6 +230,7 @@ impl<'de> RecordFields<'de> {
 
         let mut keys = None;
         let mut sequence_number = None;
+        let mut sequence_text = None;
         let mut old_image = None;
         let mut new_image = None;
         let mut approximate_creation_time = None;
@@ -247,6 +251,7 @@ impl<'de> RecordFields<'de> {
                 }
                 parsed
             });
+            sequence_text = seq_text.map(Cow::into_owned);
             new_image = optional(s.new_image, "dynamodb.NewImage", &mut problems);
             old_image = optional(s.old_image, "dynamodb.OldImage", &mut problems);
             approximate_creation_time =
@@ -271,6 +276,7 @@ impl<'de> RecordFields<'de> {
                 key: keys.as_ref().map(Image::to_plain_json),
                 item,
                 sequence_number,
+                sequence_text,
                 approximate_creation_time,
                 problem: first.to_string(),
             }));

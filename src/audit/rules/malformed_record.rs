@@ -23,15 +23,17 @@ pub fn finding(record: &MalformedRecord, rules: &TableRules) -> Finding {
         .sequence_number
         .as_ref()
         .map(|s| s.as_str().to_owned())
+        .or_else(|| record.sequence_text.clone())
         .unwrap_or_default();
     // Without a sequence number nothing else tells two bad records apart: fall back to the event
-    // id, and then to the position in the batch, so ids stay deterministic and distinct.
+    // id, and then to the position in the batch with the problem, so ids stay deterministic and
+    // two different bad records do not share one.
     let id_sequence = if !sequence_number.is_empty() {
         sequence_number.clone()
     } else if let Some(event_id) = record.event_id.as_deref().filter(|e| !e.is_empty()) {
         format!("event:{event_id}")
     } else {
-        format!("index:{}", record.index)
+        format!("index:{}:{}", record.index, record.problem)
     };
     let mut evidence = JsonMap::new();
     evidence.insert("problem".to_owned(), json!(record.problem));

@@ -5,7 +5,8 @@
 //! cannot see races. A write path that forgets the version is often the same one that forgets
 //! the ConditionExpression.
 //!
-//! Evidence: the version attribute's value in the NewImage (absent, or its type and value).
+//! Evidence: the version attribute's old and new value and `new_type` (`absent`, or the type tag
+//! of what the NewImage holds instead of a number).
 //!
 //! Known false positives: tables that are not versioned at all; switch the rule off for them
 //! (`disabled_rules`) or name their real version attribute.
@@ -37,7 +38,14 @@ pub fn check(ctx: &Context<'_, '_>, findings: &mut Vec<Finding>) {
         ),
     };
     let mut evidence = JsonMap::new();
-    let (name, pair) = report::attribute_evidence(attribute, change.old_image.as_ref(), Some(new));
+    let (name, mut pair) =
+        report::attribute_evidence(attribute, change.old_image.as_ref(), Some(new));
+    // A plain value cannot show the type (`"1"` is what an N 1 and an S "1" both look like), and
+    // an absent attribute shows nothing at all: say which it was.
+    if let serde_json::Value::Object(fields) = &mut pair {
+        let found_type = found.map_or("absent", |v| v.type_tag());
+        fields.insert("new_type".to_owned(), serde_json::json!(found_type));
+    }
     evidence.insert(name, pair);
     let message = format!(
         "{} on {} {problem}: the version rules cannot check this write.",
