@@ -1,6 +1,7 @@
-//! `unbalanced-transfer` across Lambda invocations through the real AWS SDK against moto: the
-//! shared (cross-item) state in the state table, its optimistic locking, and findings from
-//! settling going through the same publish and de-duplication path as every other finding.
+//! The cross-item rules (`unbalanced-transfer`, `ledger-mismatch`) across Lambda invocations,
+//! through the real AWS SDK against moto: the shared (cross-item) state in the state table, its
+//! optimistic locking, and findings from settling going through the same publish and
+//! de-duplication path as every other finding.
 
 mod common;
 
@@ -376,4 +377,89 @@ async fn a_concurrent_shared_state_write_fails_the_batch_from_record_0_and_the_r
     assert_eq!(plain.handle(&later, None).await.published.len(), 1);
     let (last, _) = reported(&topic).await;
     assert_eq!(last, ["t10"]);
+}
+
+/// `ledger-mismatch` on `Tills`: entries `entry#...` beside the accounts, as in
+/// events/config/audit.json.
+const LEDGER_CONFIG: &str = r#"{"tables": {"Tills": {"ledger": {"entry_key_attribute": "id", "entry_key_prefix": "entry#", "account_attribute": "account", "account_key_attribute": "id", "amount_attribute": "amount", "grace_seconds": 60}}}}"#;
+
+fn till_entry(n: u64, entry: &str, till: &str, amount: i64) -> Value {
+    let id = format!("entry#{entry}");
+    let image = json!({"id": {"S": id}, "account": {"S": till}, "amount": {"N": amount.to_string()},
+                       "version": {"N": "1"}});
+    record("Tills", n, "INSERT", &id, None, Some(image))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ledger_out_of_step_across_invocations_is_reported_once() {
+    let moto = Moto::start();
+    let sdk = sdk_config(&moto.endpoint).await;
+    let topic = topic_with_queue(&sdk, false).await;
+    let table = state_table(&sdk).await;
+    let handler = Handler::new(
+        Auditor::new(Config::from_json(LEDGER_CONFIG).expect("config")),
+        SnsPublisher::new(aws_sdk_sns::Client::new(&sdk), &topic.topic_arn),
+        store(&sdk, &table),
+        Duration::from_secs(1),
+    );
+    // Each record in its own invocation, as separate batches (or shards) would bring them: the
+    // opening balance, an entry and its balance move (in step), then a second entry whose
+    // balance move was lost (an identical overwrite writes no stream record).
+    let batches = [
+        event(vec![record(
+            "Tills",
+            100,
+            "INSERT",
+            "till-1",
+            None,
+            Some(account("till-1", 1, 100)),
+        )]),
+        event(vec![till_entry(200, "e1", "till-1", -30)]),
+        event(vec![record(
+            "Tills",
+            300,
+            "MODIFY",
+            "till-1",
+            Some(account("till-1", 1, 100)),
+            Some(account("till-1", 2, 70)),
+        )]),
+        event(vec![till_entry(400, "e2", "till-1", -20)]),
+    ];
+    for batch in &batches {
+        let outcome = handler.handle(batch, None).await;
+        assert!(
+            outcome.response.batch_item_failures.is_empty(),
+            "{:?}",
+            outcome.failure
+        );
+        assert!(
+            outcome.published.is_empty(),
+            "nothing before the grace period"
+        );
+    }
+    // A record of another till more than 60 s after e2, in yet another invocation.
+    let later = event(vec![record(
+        "Tills",
+        20_000,
+        "MODIFY",
+        "till-9",
+        Some(account("till-9", 1, 5)),
+        Some(account("till-9", 2, 6)),
+    )]);
+    let outcome = handler.handle(&later, None).await;
+    assert!(outcome.response.batch_item_failures.is_empty());
+    assert_eq!(outcome.published.len(), 1);
+    let received = topic.drain().await;
+    assert_eq!(received.len(), 1);
+    let finding = received[0].finding();
+    assert_eq!(finding["rule"], "ledger-mismatch");
+    assert_eq!(finding["evidence"]["difference"], "-20");
+    assert_eq!(finding["evidence"]["account"]["key"]["id"], "till-1");
+    // Everything re-delivered: nothing new.
+    for batch in batches.iter().chain([&later]) {
+        let again = handler.handle(batch, None).await;
+        assert!(again.response.batch_item_failures.is_empty());
+        assert!(again.published.is_empty());
+    }
+    assert!(topic.drain().await.is_empty());
 }
